@@ -1,0 +1,131 @@
+"""Console entry points: hold-synth, hold-train, hold-export, hold-eval (DESIGN.md §1, command line).
+
+Each command turns the project's own errors (bad config, malformed sequence, bad run dir) into one
+clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from hold.config import PRESETS_DIR, ConfigError, list_presets, load_config
+from hold.data.sequence import SequenceError, read_sequence
+from hold.run import RunDir, RunDirError
+
+EXIT_USAGE = 2
+EXIT_NOT_IMPLEMENTED = 3
+_USER_ERRORS = (ConfigError, SequenceError, RunDirError, FileNotFoundError)
+
+
+def _reports_errors(prog: str) -> Callable:
+    """Print the project's user-facing errors as ``prog: error: message`` and exit non-zero."""
+
+    def wrap(fn: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+        @functools.wraps(fn)
+        def run(argv: list[str] | None = None) -> int:
+            try:
+                return fn(argv)
+            except _USER_ERRORS as e:
+                print(f"{prog}: error: {e}", file=sys.stderr)
+                return EXIT_USAGE
+            except KeyboardInterrupt:
+                print(f"{prog}: interrupted; finished work is kept and a re-run resumes it", file=sys.stderr)
+                return 130
+
+        return run
+
+    return wrap
+
+
+def _not_implemented(prog: str, what: str) -> int:
+    print(f"{prog}: {what} is not implemented in hold {__import__('hold').__version__} yet.", file=sys.stderr)
+    return EXIT_NOT_IMPLEMENTED
+
+
+def _preset_help() -> str:
+    lines = ["config presets (--config NAME, or a path to your own YAML file):"]
+    for name in list_presets():
+        first = (PRESETS_DIR / f"{name}.yaml").read_text().splitlines()[0].lstrip("# ").strip()
+        lines.append(f"  {name:<8} {first}")
+    lines += [
+        "",
+        "override any config key after the positional arguments as key=value, e.g.",
+        "  seed=3  hand.model=mano  hand.mano_dir=/data/mano  logging.wandb=disabled",
+        "an unknown key is an error that lists the valid keys at that level.",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- commands
+
+
+@_reports_errors("hold-synth")
+def synth_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hold-synth", description="Render a synthetic hand–object video with ground truth (a RAW dir)."
+    )
+    parser.add_argument("out", type=Path, help="RAW dir to write (DESIGN.md §4), with gt/")
+    parser.add_argument("--preset", choices=("tiny", "demo"), default="demo")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--object", default=None, help="procedural shape name or a .obj/.ply mesh path")
+    parser.add_argument("--oracle", type=Path, default=None, help="also write an oracle SEQUENCE dir here")
+    parser.parse_args(argv)
+    return _not_implemented("hold-synth", "the synthetic generator")
+
+
+@_reports_errors("hold-train")
+def train_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hold-train",
+        description="Train HOLD on a SEQUENCE dir: stage 1 pretrain, stage 2 pose refinement, stage 3 retrain.",
+        epilog=_preset_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("sequence", type=Path, help="SEQUENCE dir (DESIGN.md §3), made by hold-preprocess")
+    parser.add_argument("--out", type=Path, required=True, help="RUN dir; an existing one is resumed")
+    parser.add_argument("--config", default="fast", help="preset name or YAML path (default: fast)")
+    parser.add_argument("--stages", default="1,2,3", help="comma-separated subset of stages to run")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    args = parser.parse_intermixed_args(argv)
+    load_config(args.config, args.overrides)
+    _parse_stages(args.stages)
+    read_sequence(args.sequence)
+    return _not_implemented("hold-train", "training (stages 1–3)")
+
+
+@_reports_errors("hold-export")
+def export_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hold-export", description="Export meshes, per-frame poses, renders and metrics from a RUN dir."
+    )
+    parser.add_argument("run", type=Path, help="RUN dir made by hold-train (its saved config is reused)")
+    parser.add_argument("--out", type=Path, default=None, help="EXPORT dir (default: RUN/export)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="export config overrides")
+    args = parser.parse_intermixed_args(argv)
+    RunDir(args.run).load_config()
+    return _not_implemented("hold-export", "export")
+
+
+@_reports_errors("hold-eval")
+def eval_main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hold-eval", description="Evaluate a RUN dir against its sequence's gt/ → RUN/metrics.json."
+    )
+    parser.add_argument("run", type=Path, help="RUN dir made by hold-train")
+    args = parser.parse_intermixed_args(argv)
+    RunDir(args.run).load_config()
+    return _not_implemented("hold-eval", "evaluation")
+
+
+def _parse_stages(text: str) -> list[int]:
+    try:
+        stages = sorted({int(s) for s in text.split(",") if s.strip()})
+    except ValueError:
+        stages = []
+    if not stages or any(s not in (1, 2, 3) for s in stages):
+        raise ConfigError(f"--stages {text!r}: expected a comma-separated subset of 1,2,3")
+    return stages

@@ -1,0 +1,1 @@
+"""Sequence format, datasets and the synthetic generator."""

@@ -1,0 +1,1 @@
+"""Hand models behind one interface: Anny (open, default) and MANO (user-supplied)."""
