@@ -31,7 +31,7 @@ def test_log_file_and_csv(tmp_path: Path):
     logger.log_scalars(10, {"loss": 0.5})
     paths = logger.log_images(10, {"render": np.zeros((4, 5, 3), np.uint8)})
     logger.finish()
-    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").read_text().splitlines()))
     assert [(r["step"], r["name"], float(r["value"])) for r in rows] == [
         ("0", "loss", 1.5),
         ("0", "psnr", 12.0),

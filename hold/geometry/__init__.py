@@ -1,0 +1,1 @@
+"""Rotations, mesh extraction and mesh queries shared by training, refinement, export and evaluation."""

@@ -1,0 +1,59 @@
+"""Axis-angle / matrix conversions and rotation interpolation, batched, in PyTorch and NumPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation, Slerp
+from torch import Tensor
+
+
+def axis_angle_to_matrix(axis_angle: Tensor) -> Tensor:
+    """Rodrigues' formula, stable near zero angle. (..., 3) → (..., 3, 3)."""
+    angle = axis_angle.norm(dim=-1, keepdim=True)
+    small = angle < 1e-6
+    safe = torch.where(small, torch.ones_like(angle), angle)
+    axis = axis_angle / safe
+    x, y, z = axis.unbind(-1)
+    zero = torch.zeros_like(x)
+    skew = torch.stack([zero, -z, y, z, zero, -x, -y, x, zero], dim=-1).reshape(*axis.shape[:-1], 3, 3)
+    s, c = torch.sin(angle)[..., None], torch.cos(angle)[..., None]
+    eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device).expand_as(skew)
+    rot = eye + s * skew + (1 - c) * (skew @ skew)
+    # First-order expansion keeps gradients finite at the identity.
+    aa = axis_angle
+    ax, ay, az = aa.unbind(-1)
+    z0 = torch.zeros_like(ax)
+    first_order = eye + torch.stack([z0, -az, ay, az, z0, -ax, -ay, ax, z0], -1).reshape(skew.shape)
+    return torch.where(small[..., None], first_order, rot)
+
+
+def matrix_to_axis_angle(matrix: Tensor) -> Tensor:
+    """(..., 3, 3) → (..., 3), via scipy (not differentiable; used for initialisation and I/O)."""
+    flat = matrix.detach().cpu().double().reshape(-1, 3, 3).numpy()
+    out = Rotation.from_matrix(flat).as_rotvec()
+    return torch.as_tensor(out, dtype=matrix.dtype, device=matrix.device).reshape(*matrix.shape[:-2], 3)
+
+
+def slerp_fill(rotvecs: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Replace the rotations of invalid frames by SLERP between the nearest valid ones.
+
+    Frames before the first / after the last valid frame copy it. ``rotvecs``: (T, ..., 3) axis-angle;
+    ``valid``: (T,) bool with at least one True.
+    """
+    valid = np.asarray(valid, bool)
+    if not valid.any():
+        raise ValueError("slerp_fill: no valid frame to interpolate from")
+    T = rotvecs.shape[0]
+    flat = rotvecs.reshape(T, -1, 3)
+    times = np.flatnonzero(valid)
+    query = np.clip(np.arange(T), times[0], times[-1])
+    out = np.empty_like(flat)
+    for j in range(flat.shape[1]):
+        if len(times) == 1:
+            out[:, j] = flat[times[0], j]
+            continue
+        slerp = Slerp(times, Rotation.from_rotvec(flat[times, j]))
+        out[:, j] = slerp(query).as_rotvec()
+    out[valid] = flat[valid]
+    return out.reshape(rotvecs.shape)
