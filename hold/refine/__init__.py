@@ -1,0 +1,1 @@
+"""Stage 2: pose refinement with mesh-based terms (HOLD §3.3–3.4)."""
