@@ -13,12 +13,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hold.config import PRESETS_DIR, ConfigError, list_presets, load_config
-from hold.data.sequence import SequenceError, read_sequence
+from hold.data.sequence import SequenceError
 from hold.run import RunDir, RunDirError
+from hold.stages import StageNotAvailableError, run_stages
+from hold.system import NonFiniteLossError
 
 EXIT_USAGE = 2
 EXIT_NOT_IMPLEMENTED = 3
-_USER_ERRORS = (ConfigError, SequenceError, RunDirError, FileNotFoundError)
+_USER_ERRORS = (
+    ConfigError,
+    SequenceError,
+    RunDirError,
+    FileNotFoundError,
+    StageNotAvailableError,
+    NonFiniteLossError,
+)
 
 
 def _reports_errors(prog: str) -> Callable:
@@ -91,10 +100,10 @@ def train_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", default="1,2,3", help="comma-separated subset of stages to run")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     args = parser.parse_intermixed_args(argv)
-    load_config(args.config, args.overrides)
-    _parse_stages(args.stages)
-    read_sequence(args.sequence)
-    return _not_implemented("hold-train", "training (stages 1–3)")
+    cfg = load_config(args.config, args.overrides)
+    run = run_stages(args.sequence, args.out, cfg, _parse_stages(args.stages))
+    print(f"hold-train: finished stages {run.completed_stages()}; run dir: {run.root}")
+    return 0
 
 
 @_reports_errors("hold-export")

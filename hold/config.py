@@ -16,7 +16,12 @@ from typing import Any, Literal
 
 import yaml
 
+from hold.data.rays import RaySamplingConfig
+from hold.eval.config import EvalConfig
 from hold.hand.config import HandConfig
+from hold.model.config import ModelConfig
+from hold.render.config import RenderConfig
+from hold.system_config import LossConfig, OptimConfig, TrainConfig
 from hold.utils.io import write_text
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -45,6 +50,13 @@ class HoldConfig:
     seed: int = 0
     """Seed for every random generator used in training."""
     hand: HandConfig = field(default_factory=HandConfig)
+    rays: RaySamplingConfig = field(default_factory=RaySamplingConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 

@@ -1,0 +1,90 @@
+"""Background field: NeRF++'s inverted-sphere parametrisation (Zhang et al. 2020, §4) with a per-frame code.
+
+Outside the foreground sphere a point at distance r along a ray is described by (x / r, 1 / r), which
+maps all of space out to infinity into a bounded 4-D domain. With the camera at the origin (DESIGN.md
+§3), x / r is the ray direction, so the field is a function of (direction, inverse depth).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from hold.fields.config import EncodingConfig
+from hold.fields.encoding import FrequencyEncoding
+from hold.fields.mlp import SkipMLP
+from hold.render.compositing import volume_weights
+
+
+@dataclass
+class BackgroundConfig:
+    encoding: EncodingConfig = field(default_factory=lambda: EncodingConfig(num_frequencies=10))
+    """Fourier features of the 4-D (direction, inverse depth) coordinate (NeRF++: 10 octaves)."""
+    hidden_dim: int = 256
+    """Width of the MLP (NeRF++ / HOLD: 256)."""
+    num_layers: int = 8
+    """Hidden layers of the MLP (NeRF++ / HOLD: 8)."""
+    skip_layers: tuple[int, ...] = (4,)
+    """Layers that receive the encoded input again."""
+    latent_dim: int = 32
+    """Width of the per-frame code that lets the background change over the video (HOLD: 32)."""
+    num_samples: int = 32
+    """Samples per ray, uniform in inverse depth between the foreground sphere and infinity."""
+
+
+class BackgroundField(nn.Module):
+    """Colour of each ray beyond the foreground, from a NeRF++ background field.
+
+    Args:
+        cfg: background config.
+        num_frames: T, rows of the per-frame code table.
+    """
+
+    def __init__(self, cfg: BackgroundConfig, num_frames: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoding = FrequencyEncoding(cfg.encoding, 4)
+        self.latents = nn.Embedding(num_frames, cfg.latent_dim)
+        nn.init.zeros_(self.latents.weight)
+        self.mlp = SkipMLP(
+            in_dim=self.encoding.output_dim + cfg.latent_dim,
+            out_dim=4,
+            hidden_dim=cfg.hidden_dim,
+            num_layers=cfg.num_layers,
+            skip_layers=cfg.skip_layers,
+            activation=nn.ReLU(),
+            weight_norm=False,
+            skip_dim=self.encoding.output_dim,
+        )
+
+    def forward(
+        self, directions: Tensor, inner_depth: Tensor, frames: Tensor, perturb: bool = False
+    ) -> Tensor:
+        """Render the background.
+
+        Args:
+            directions: (R, 3) unit ray directions (camera at the origin).
+            inner_depth: (R,) depth where the background starts (beyond the foreground sphere).
+            frames: (R,) frame index of each ray (selects the per-frame code).
+            perturb: jitter the samples (training).
+
+        Returns:
+            (R, 3) background colour in [0, 1].
+        """
+        R, S = directions.shape[0], self.cfg.num_samples
+        # Inverse depth from 1/inner to ~0 (infinity), uniform: NeRF++ §4.
+        u = torch.linspace(0.0, 1.0, S + 1, device=directions.device)[:-1].expand(R, S)
+        if perturb:
+            u = u + torch.rand_like(u) / S
+        inv = (1.0 - u) / inner_depth.clamp_min(1e-3)[:, None]  # (R, S), decreasing
+        coords = torch.cat([directions[:, None].expand(R, S, 3), inv[..., None]], -1).reshape(-1, 4)
+        latent = self.latents(frames)[:, None].expand(R, S, -1).reshape(R * S, -1)
+        out = self.mlp(torch.cat([self.encoding(coords), latent], -1)).reshape(R, S, 4)
+        sigma = torch.nn.functional.softplus(out[..., 0])
+        rgb = torch.sigmoid(out[..., 1:])
+        depth = 1.0 / inv.clamp_min(1e-6)
+        # The last interval reaches "infinity": depth far beyond the last sample, so it absorbs the rest.
+        weights, residual = volume_weights(depth, sigma, depth[:, -1] * 1e3)
+        return (weights[..., None] * rgb).sum(-2) + residual[:, None] * rgb[:, -1]

@@ -1,0 +1,60 @@
+"""Configuration of HOLD-Net's nodes (HOLD §3.2, DESIGN.md §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hold.fields.background import BackgroundConfig
+from hold.fields.config import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
+
+
+@dataclass
+class HandNodeConfig:
+    sdf: SDFNetworkConfig = field(default_factory=SDFNetworkConfig)
+    """Canonical hand SDF network; its input is the canonical point scaled into the unit sphere."""
+    color: ColorNetworkConfig = field(default_factory=ColorNetworkConfig)
+    """Hand colour network (no per-frame code: the hand's appearance is constant)."""
+    sphere_margin: float = 0.02
+    """Metres added to the posed hand mesh's bounding sphere to get the ray interval sampled."""
+    sparsity_margin: float = 0.01
+    """Rays whose distance to every posed hand vertex exceeds this (metres) count as far from the
+    hand; their hand opacity is penalised (HOLD L_sparse)."""
+    prior_bank_size: int = 20000
+    """Canonical points with precomputed sealed-mesh SDF, drawn from for the hand SDF prior."""
+    prior_near_surface_std: float = 0.005
+    """Std (metres) of the offsets of the prior points drawn near the sealed mesh surface."""
+    prior_uniform_fraction: float = 0.25
+    """Share of the prior points drawn uniformly in the canonical bounding box."""
+    prior_points_per_step: int = 2048
+    """Prior points evaluated per training step."""
+
+
+@dataclass
+class ObjectNodeConfig:
+    sdf: SDFNetworkConfig = field(
+        default_factory=lambda: SDFNetworkConfig(
+            encoding=EncodingConfig(num_frequencies=6, anneal_start=1000, anneal_steps=9000)
+        )
+    )
+    """Canonical object SDF network, in the unit sphere of SEQUENCE ``object.points`` (HOLD anneals
+    the object's frequencies coarse-to-fine)."""
+    color: ColorNetworkConfig = field(default_factory=lambda: ColorNetworkConfig(latent_dim=32))
+    """Object colour network with a per-frame code (``latent_dim``; HOLD: 32)."""
+    sphere_radius: float = 1.0
+    """Radius, in canonical units, of the object's bounding sphere (the SfM points are normalised to 1)."""
+    sphere_margin: float = 0.1
+    """Canonical units added to ``sphere_radius`` for the ray interval."""
+    sparsity_margin: float = 0.01
+    """Rays farther than this (metres) from every posed object-mesh vertex count as far from the object."""
+
+
+@dataclass
+class ModelConfig:
+    hand: HandNodeConfig = field(default_factory=HandNodeConfig)
+    """The hand node(s); left and right share the settings, not the weights."""
+    object: ObjectNodeConfig = field(default_factory=ObjectNodeConfig)
+    """The object node."""
+    background: BackgroundConfig = field(default_factory=BackgroundConfig)
+    """NeRF++ background behind the foreground sphere."""
+    background_margin: float = 0.05
+    """Metres beyond the farthest foreground bound where the background starts."""

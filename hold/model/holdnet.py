@@ -1,0 +1,128 @@
+"""HOLD-Net (HOLD §3.2, DESIGN.md §5): renders rays of a sequence from its nodes and per-frame parameters.
+
+The module returns render outputs only; losses, schedules and logging live in ``hold.system``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from hold.data.rays import RayBatch
+from hold.data.sequence import Sequence
+from hold.fields.background import BackgroundField
+from hold.hand import build_hand_model
+from hold.hand.config import HandConfig
+from hold.hand.model import HandOutput
+from hold.model.config import ModelConfig
+from hold.model.nodes import HandNode, NodeEval, NodeRays, ObjectNode
+from hold.params import FrameParams
+from hold.render.compositing import CompositeRender, composite
+from hold.render.config import RenderConfig
+from hold.render.samplers import build_sampler
+
+
+@dataclass
+class HoldOutput:
+    """Everything one rendering step produces.
+
+    Attributes:
+        render: the composited render (colour, class distribution, per-node amodal masks …).
+        eikonal_gradients: (N, 3) SDF gradients of every node at points on rays through it.
+        far_rays: per node label, (R,) bool rays far from that node's mesh (sparsity).
+        node_labels: labels of the nodes, in ``render.nodes`` order.
+    """
+
+    render: CompositeRender
+    eikonal_gradients: Tensor
+    far_rays: dict[int, Tensor]
+    node_labels: tuple[int, ...]
+
+
+def group_by_frame(batch: RayBatch) -> NodeRays:
+    """Check that ``batch`` is n frames × r rays, frame-major, and return that layout."""
+    frames, counts = torch.unique_consecutive(batch.frame, return_counts=True)
+    if not bool((counts == counts[0]).all()) or len(torch.unique(frames)) != len(frames):
+        raise ValueError(
+            "ray batch must hold the same number of rays for each frame, grouped by frame "
+            f"(found counts {counts.tolist()} for frames {frames.tolist()})"
+        )
+    return NodeRays(frames=frames, origins=batch.origins, directions=batch.directions)
+
+
+class HoldNet(nn.Module):
+    """Hand node(s), object node, background field and the per-frame parameters of one sequence.
+
+    Args:
+        seq: the training sequence (initial poses, object points, number of frames).
+        model_cfg, hand_cfg, render_cfg: component configs.
+        seed: seed for the hand SDF-prior points.
+    """
+
+    def __init__(
+        self,
+        seq: Sequence,
+        model_cfg: ModelConfig,
+        hand_cfg: HandConfig,
+        render_cfg: RenderConfig,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.cfg = model_cfg
+        self.params = FrameParams(seq)
+        self.hands = nn.ModuleDict(
+            {
+                side: HandNode(
+                    model_cfg.hand,
+                    hand_cfg,
+                    render_cfg.density,
+                    build_hand_model(hand_cfg, side),
+                    torch.as_tensor(track.betas, dtype=torch.float32),
+                    seed,
+                )
+                for side, track in seq.hands.items()
+            }
+        )
+        self.object = ObjectNode(
+            model_cfg.object, render_cfg.density, seq.num_frames, torch.as_tensor(seq.object.points)
+        )
+        self.background = BackgroundField(model_cfg.background, seq.num_frames)
+        self.sampler = build_sampler(render_cfg.sampler)
+
+    def set_step(self, step: int) -> None:
+        """Forward the training step to the fields (coarse-to-fine annealing)."""
+        for node in (*self.hands.values(), self.object):
+            node.sdf_net.set_step(step)
+            node.color_net.set_step(step)
+
+    def posed_hand(self, side: str, frames: Tensor) -> HandOutput:
+        go, pose, betas, transl = self.params.hands[side](frames)
+        return self.hands[side].hand_model(go, pose, betas, transl)
+
+    def forward(self, batch: RayBatch, generator: torch.Generator | None = None) -> HoldOutput:
+        rays = group_by_frame(batch)
+        perturb = self.training
+        evals: list[NodeEval] = []
+        for side, node in self.hands.items():
+            evals.append(
+                node.render_samples(
+                    rays, self.posed_hand(side, rays.frames), self.sampler, perturb, generator
+                )
+            )
+        evals.append(
+            self.object.render_samples(
+                rays, self.params.object(rays.frames), self.sampler, perturb, generator
+            )
+        )
+        fars = torch.stack([e.samples.far for e in evals], -1).max(-1).values
+        bg = self.background(
+            batch.directions, fars.detach() + self.cfg.background_margin, batch.frame, perturb=perturb
+        )
+        return HoldOutput(
+            render=composite([e.samples for e in evals], bg),
+            eikonal_gradients=torch.cat([e.gradients for e in evals]),
+            far_rays={e.samples.label: e.far_rays for e in evals},
+            node_labels=tuple(e.samples.label for e in evals),
+        )

@@ -1,0 +1,298 @@
+"""HOLD-Net's foreground nodes (HOLD §3.2): an articulated hand and a rigid object, each an SDF field.
+
+Both march rays in the camera frame, in metres, so that their densities can be composited together.
+Each node maps observation-space points to its canonical space (hand: inverse LBS with K-nearest
+vertex skinning weights; object: the inverse of x_cam = R (s x_can) + t), evaluates its SDF there and
+returns SDF values in metres. A canonical SDF gradient has the same norm as the observation-space one
+(the maps are rigid, up to LBS blending), so the eikonal term is applied to it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import trimesh
+from torch import Tensor, nn
+
+from hold.eval.surface import sample_surface
+from hold.fields.color import ColorNetwork
+from hold.fields.sdf import SDFGradientOutput, SDFNetwork
+from hold.geometry.mesh import signed_distance
+from hold.hand.config import HandConfig
+from hold.hand.model import HandModel, HandOutput
+from hold.hand.skinning import HandDeformer, blend_transforms
+from hold.model.config import HandNodeConfig, ObjectNodeConfig
+from hold.render.compositing import LEFT_HAND, OBJECT, RIGHT_HAND, NodeSamples
+from hold.render.config import DensityConfig
+from hold.render.density import LaplaceDensity
+from hold.render.rays import RayInterval, ray_points, sphere_intersection
+from hold.render.samplers import Sampler
+
+
+@dataclass
+class NodeRays:
+    """Rays of one step grouped by frame: n frames × r rays each (the sampler's batch layout)."""
+
+    frames: Tensor  # (n,) frame indices
+    origins: Tensor  # (n * r, 3)
+    directions: Tensor  # (n * r, 3)
+
+    @property
+    def rays_per_frame(self) -> int:
+        return self.origins.shape[0] // self.frames.shape[0]
+
+    def per_ray(self, per_frame: Tensor) -> Tensor:
+        """(n, ...) → (n * r, ...), repeating each frame's value for its rays."""
+        return per_frame.repeat_interleave(self.rays_per_frame, dim=0)
+
+
+@dataclass
+class NodeEval:
+    """A node's contribution to one rendering step."""
+
+    samples: NodeSamples
+    gradients: Tensor  # (N, 3) SDF gradients at samples on rays through the node (eikonal)
+    far_rays: Tensor  # (R,) bool: rays far from the node's mesh (sparsity)
+
+
+def ray_point_distance(directions: Tensor, points: Tensor) -> Tensor:
+    """Distance from rays through the origin to their nearest point of a set, per frame.
+
+    Args:
+        directions: (n, r, 3) unit directions. points: (n, P, 3).
+
+    Returns:
+        (n, r) distances.
+    """
+    along = directions @ points.transpose(1, 2)  # (n, r, P)
+    d2 = (points * points).sum(-1)[:, None] - along.clamp_min(0) ** 2
+    return d2.clamp_min(0).min(-1).values.sqrt()
+
+
+class HandNode(nn.Module):
+    """Articulated hand: canonical SDF + colour driven by the hand model's skinning.
+
+    Args:
+        cfg: node settings. hand_cfg: hand-model settings (skinning K, σ, validity radius).
+        density_cfg: initial β. hand_model: the side's hand model. betas: (B,) initial shape, defines the
+            canonical mesh used for normalisation and the SDF prior.
+    """
+
+    def __init__(
+        self,
+        cfg: HandNodeConfig,
+        hand_cfg: HandConfig,
+        density_cfg: DensityConfig,
+        hand_model: HandModel,
+        betas: Tensor,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.label = RIGHT_HAND if hand_model.side == "right" else LEFT_HAND
+        self.hand_model = hand_model.requires_grad_(False)
+        self.deformer = HandDeformer(hand_model, hand_cfg)
+        self.sdf_net = SDFNetwork(cfg.sdf)
+        self.color_net = ColorNetwork(cfg.color, cfg.sdf.feature_dim)
+        self.density = LaplaceDensity(density_cfg)
+        with torch.no_grad():
+            verts, faces = hand_model.sealed_canonical_mesh(betas)
+        lo, hi = verts.min(0).values, verts.max(0).values
+        centre = (lo + hi) / 2
+        self.register_buffer("centre", centre)
+        self.register_buffer("radius", (verts - centre).norm(dim=1).max())
+        points, target = self._prior_bank(verts.numpy(), faces.numpy(), seed)
+        self.register_buffer("prior_points", points)
+        self.register_buffer("prior_sdf", target)
+
+    def _prior_bank(self, verts: np.ndarray, faces: np.ndarray, seed: int) -> tuple[Tensor, Tensor]:
+        """Canonical points with their signed distance to the sealed hand mesh (HOLD L_prior targets)."""
+        cfg = self.cfg
+        rng = np.random.default_rng(seed)
+        n_uniform = int(cfg.prior_bank_size * cfg.prior_uniform_fraction)
+        n_surface = cfg.prior_bank_size - n_uniform
+        surface = sample_surface(trimesh.Trimesh(verts, faces, process=False), n_surface, seed, "sealed hand")
+        surface = surface + rng.normal(scale=cfg.prior_near_surface_std, size=surface.shape)
+        lo, hi = verts.min(0), verts.max(0)
+        pad = 0.1 * (hi - lo)
+        uniform = rng.uniform(lo - pad, hi + pad, size=(n_uniform, 3))
+        points = np.concatenate([surface, uniform]).astype(np.float32)
+        target = signed_distance(points, verts, faces).astype(np.float32)
+        return torch.from_numpy(points), torch.from_numpy(target)
+
+    def _normalise(self, x_can: Tensor) -> Tensor:
+        return (x_can - self.centre) / self.radius
+
+    def canonical_sdf(self, x_can: Tensor) -> Tensor:
+        """(N, 3) canonical points → (N,) SDF in metres."""
+        return self.sdf_net.sdf(self._normalise(x_can))[:, 0] * self.radius
+
+    def canonical_sdf_and_gradient(self, x_can: Tensor, create_graph: bool) -> SDFGradientOutput:
+        out = self.sdf_net.sdf_and_gradient(self._normalise(x_can), create_graph=create_graph)
+        # d/dx [r f((x − c)/r)] = ∇f: the gradient is unchanged by the normalisation.
+        return SDFGradientOutput(out.sdf * self.radius, out.feature, out.gradient)
+
+    def prior_terms(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Predicted and target SDF (metres) at a random subset of the prior bank."""
+        idx = torch.randint(
+            0, self.prior_points.shape[0], (self.cfg.prior_points_per_step,), generator=generator
+        ).to(self.prior_points.device)
+        return self.canonical_sdf(self.prior_points[idx]), self.prior_sdf[idx]
+
+    def bounding_sphere(self, posed: HandOutput) -> tuple[Tensor, Tensor]:
+        """Per-frame centre (n, 3) and radius (n,) of the posed mesh plus the margin."""
+        centre = posed.vertices.mean(1)
+        radius = (posed.vertices - centre[:, None]).norm(dim=-1).max(1).values + self.cfg.sphere_margin
+        return centre, radius
+
+    def interval(self, rays: NodeRays, posed: HandOutput) -> RayInterval:
+        centre, radius = self.bounding_sphere(posed)
+        return sphere_intersection(rays.origins, rays.directions, rays.per_ray(centre), rays.per_ray(radius))
+
+    def _observed_sdf(self, points: Tensor, posed: HandOutput) -> Tensor:
+        """Posed points (n, M, 3) → SDF (n, M), no gradient (sampling)."""
+        warp = self.deformer.to_canonical(points, posed)
+        sdf = self.canonical_sdf(warp.points.reshape(-1, 3)).reshape(points.shape[:2])
+        # Far from the mesh the skinning weights are meaningless; the vertex distance bounds |sdf|.
+        return torch.where(warp.valid, sdf, warp.distance)
+
+    def render_samples(
+        self,
+        rays: NodeRays,
+        posed: HandOutput,
+        sampler: Sampler,
+        perturb: bool,
+        generator: torch.Generator | None,
+    ) -> NodeEval:
+        n, r = rays.frames.shape[0], rays.rays_per_frame
+        interval = self.interval(rays, posed)
+        fixed = HandOutput(*(t.detach() for t in (posed.vertices, posed.keypoints, posed.bone_transforms)))
+
+        def sdf_fn(points: Tensor) -> Tensor:
+            S = points.shape[1]
+            return self._observed_sdf(points.reshape(n, r * S, 3), fixed).reshape(n * r, S)
+
+        beta = self.density.get_beta().detach()
+        with torch.no_grad():
+            samples = sampler(
+                sdf_fn, rays.origins, rays.directions, interval.near, interval.far, beta, perturb, generator
+            )
+        z = samples.z
+        S = z.shape[1]
+        points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
+        warp = self.deformer.to_canonical(points, posed)
+        out = self.canonical_sdf_and_gradient(
+            warp.points.reshape(-1, 3), create_graph=torch.is_grad_enabled()
+        )
+        valid = warp.valid.reshape(-1)
+        sdf = torch.where(valid, out.sdf[:, 0], warp.distance.reshape(-1))
+        blend = blend_transforms(warp.weights, posed.bone_transforms)[..., :3].reshape(-1, 3, 3)
+        normal = torch.nn.functional.normalize((blend @ out.gradient[..., None])[..., 0], dim=-1)
+        view = rays.directions[:, None].expand(-1, S, -1).reshape(-1, 3)
+        rgb = self.color_net(self._normalise(warp.points.reshape(-1, 3)), out.gradient, view, out.feature)
+        hit_samples = interval.hit[:, None].expand(-1, S).reshape(-1) & valid
+        far = ray_point_distance(rays.directions.reshape(n, r, 3), posed.vertices.detach()).reshape(-1)
+        return NodeEval(
+            samples=NodeSamples(
+                label=self.label,
+                z=z,
+                sigma=self.density(sdf).reshape(n * r, S),
+                rgb=rgb.reshape(n * r, S, 3),
+                normal=normal.reshape(n * r, S, 3),
+                far=interval.far,
+                valid=interval.hit,
+            ),
+            gradients=out.gradient[hit_samples],
+            far_rays=far > self.cfg.sparsity_margin,
+        )
+
+
+class ObjectNode(nn.Module):
+    """Rigid object: canonical SDF + colour with a per-frame code; x_can = (s R)⁻¹ (x_cam − t).
+
+    Args:
+        cfg: node settings. density_cfg: initial β. num_frames: T (rows of the code table).
+        surface_points: (P, 3) canonical points standing in for the object mesh until one is extracted
+            (used to find rays far from the object).
+    """
+
+    def __init__(
+        self, cfg: ObjectNodeConfig, density_cfg: DensityConfig, num_frames: int, surface_points: Tensor
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.label = OBJECT
+        self.sdf_net = SDFNetwork(cfg.sdf)
+        self.color_net = ColorNetwork(cfg.color, cfg.sdf.feature_dim)
+        self.density = LaplaceDensity(density_cfg)
+        self.latents = nn.Embedding(num_frames, cfg.color.latent_dim)
+        nn.init.zeros_(self.latents.weight)
+        self.register_buffer("mesh_vertices", surface_points.float().clone())
+
+    def set_mesh_vertices(self, vertices: Tensor) -> None:
+        """Replace the canonical vertices used for the sparsity term (after a periodic mesh extraction)."""
+        self.mesh_vertices = vertices.to(self.mesh_vertices)
+
+    def canonical_sdf(self, x_can: Tensor) -> Tensor:
+        """(N, 3) canonical points → (N,) SDF in canonical units (metres / scale)."""
+        return self.sdf_net.sdf(x_can)[:, 0]
+
+    def render_samples(
+        self,
+        rays: NodeRays,
+        pose: tuple[Tensor, Tensor, Tensor],
+        sampler: Sampler,
+        perturb: bool,
+        generator: torch.Generator | None,
+    ) -> NodeEval:
+        R, t, s = pose  # (n, 3, 3), (n, 3), ()
+        n, r = rays.frames.shape[0], rays.rays_per_frame
+        radius = s.detach() * (self.cfg.sphere_radius + self.cfg.sphere_margin)
+        interval = sphere_intersection(rays.origins, rays.directions, rays.per_ray(t.detach()), radius)
+        Rd, td, sd = R.detach(), t.detach(), s.detach()
+
+        def sdf_fn(points: Tensor) -> Tensor:
+            S = points.shape[1]
+            x = (points.reshape(n, r * S, 3) - td[:, None]) @ Rd / sd
+            return (self.canonical_sdf(x.reshape(-1, 3)) * sd).reshape(n * r, S)
+
+        with torch.no_grad():
+            samples = sampler(
+                sdf_fn,
+                rays.origins,
+                rays.directions,
+                interval.near,
+                interval.far,
+                self.density.get_beta().detach(),
+                perturb,
+                generator,
+            )
+        z = samples.z
+        S = z.shape[1]
+        points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
+        x_can = ((points - t[:, None]) @ R / s).reshape(-1, 3)
+        out = self.sdf_net.sdf_and_gradient(x_can, create_graph=torch.is_grad_enabled())
+        sdf = out.sdf[:, 0] * s
+        R_per_point = R[:, None].expand(n, r * S, 3, 3).reshape(-1, 3, 3)
+        normal = torch.nn.functional.normalize((R_per_point @ out.gradient[..., None])[..., 0], dim=-1)
+        view = rays.directions[:, None].expand(-1, S, -1).reshape(-1, 3)
+        latent = self.latents(rays.frames)[:, None].expand(n, r * S, -1).reshape(n * r * S, -1)
+        rgb = self.color_net(x_can, out.gradient, view, out.feature, latent)
+        posed_mesh = s.detach() * self.mesh_vertices @ Rd.transpose(1, 2) + td[:, None]
+        far = ray_point_distance(rays.directions.reshape(n, r, 3), posed_mesh).reshape(-1)
+        hit_samples = interval.hit[:, None].expand(-1, S).reshape(-1)
+        return NodeEval(
+            samples=NodeSamples(
+                label=self.label,
+                z=z,
+                sigma=self.density(sdf).reshape(n * r, S),
+                rgb=rgb.reshape(n * r, S, 3),
+                normal=normal.reshape(n * r, S, 3),
+                far=interval.far,
+                valid=interval.hit,
+            ),
+            gradients=out.gradient[hit_samples],
+            far_rays=far > self.cfg.sparsity_margin,
+        )

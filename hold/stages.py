@@ -1,0 +1,113 @@
+"""The three-stage run of `hold-train` (DESIGN.md §1): pretrain → refine poses → retrain, resumable.
+
+Every stage writes into ``RUN/stage<k>/``; a finished stage is recorded in ``RUN/state.json`` and skipped
+when the run is started again, and a stage that was interrupted resumes from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from hold.config import HoldConfig
+from hold.data.sequence import Sequence, read_sequence
+from hold.geometry.mesh import EmptySurfaceError
+from hold.run import RunDir
+from hold.system import HoldSystem
+from hold.utils.io import atomic_open
+from hold.utils.logging import RunLogger, get_logger, setup_logging
+
+log = get_logger("train")
+
+STAGE_NAMES = {1: "pretrain", 2: "pose refinement", 3: "retrain"}
+
+
+class StageNotAvailableError(RuntimeError):
+    """A stage that this version of hold cannot run."""
+
+
+def run_stages(sequence_dir: Path, run_dir: Path, cfg: HoldConfig, stages: list[int]) -> RunDir:
+    """Run (or resume) the given stages of a training run.
+
+    Args:
+        sequence_dir: SEQUENCE dir (validated here).
+        run_dir: RUN dir, created or resumed (same config required).
+        cfg: resolved config.
+        stages: subset of 1, 2, 3 in order.
+    """
+    if 2 in stages:
+        raise StageNotAvailableError(
+            "stage 2 (pose refinement) is not implemented in this version; run --stages 1 (or 1,3)"
+        )
+    seq = read_sequence(sequence_dir)
+    run = RunDir.create(run_dir, cfg, sequence_dir)
+    setup_logging(run.logs / "hold.log", cfg.logging.console_level)
+    log.info("run dir: %s (config: %s)", run.root, run.config_path)
+    for stage in stages:
+        if stage in run.completed_stages():
+            log.info("stage %d (%s) already finished: skipped", stage, STAGE_NAMES[stage])
+            continue
+        steps = cfg.train.stage1_steps if stage == 1 else cfg.train.stage3_steps
+        info = train_stage(run, cfg, seq, stage, steps)
+        run.mark_stage_done(stage, info)
+    return run
+
+
+def train_stage(run: RunDir, cfg: HoldConfig, seq: Sequence, stage: int, steps: int) -> dict:
+    """Train HOLD-Net for ``steps`` steps from scratch (or from this stage's last checkpoint)."""
+    stage_dir = run.stage_dir(stage)
+    ckpt_dir = stage_dir / "ckpts"
+    last = ckpt_dir / "last.ckpt"
+    log.info(
+        "stage %d (%s): %d steps, outputs in %s%s",
+        stage,
+        STAGE_NAMES[stage],
+        steps,
+        stage_dir,
+        f", resuming from {last}" if last.is_file() else "",
+    )
+    pl.seed_everything(cfg.seed + stage, verbose=False)
+    run_logger = RunLogger(run.logs, cfg, f"stage{stage}")
+    system = HoldSystem(cfg, seq, run_logger, steps)
+    trainer = pl.Trainer(
+        max_steps=steps,
+        accelerator="auto",
+        devices=1,
+        logger=False,
+        callbacks=[
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="{step}",
+                every_n_train_steps=cfg.train.checkpoint_every,
+                save_last=True,
+                save_top_k=1,
+                monitor=None,
+            )
+        ],
+        gradient_clip_val=cfg.optim.grad_clip or None,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir=stage_dir,
+    )
+    start = time.perf_counter()
+    try:
+        trainer.fit(system, ckpt_path=last if last.is_file() else None)
+    finally:
+        run_logger.finish()
+    seconds = time.perf_counter() - start
+    if trainer.global_step < steps:
+        raise KeyboardInterrupt  # fit returned early (interrupt): leave the stage unfinished to resume
+    with atomic_open(stage_dir / "model.pt", "wb") as f:
+        torch.save(system.model.state_dict(), f)
+    try:
+        mesh = system.extract_object_mesh(cfg.train.final_mesh_resolution)
+        with atomic_open(stage_dir / "object_canonical.ply", "wb") as f:
+            f.write(mesh.export(file_type="ply"))
+    except EmptySurfaceError as e:
+        log.warning("stage %d: no object surface to save: %s", stage, e)
+    log.info("stage %d finished in %.0f s: %s", stage, seconds, stage_dir / "model.pt")
+    return {"steps": steps, "seconds": round(seconds, 1)}

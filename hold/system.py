@@ -1,0 +1,194 @@
+"""The LightningModule of stages 1 and 3: losses, optimiser groups, schedules, logging, meshing.
+
+HOLD-Net (``hold.model``) renders; this module turns renders into the losses of HOLD §3.2 with the
+weights and ramps of the config, and logs every term. Rays are drawn here from a generator seeded by
+the global step, so a resumed run sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from hold import losses
+from hold.config import HoldConfig
+from hold.data.rays import RayBatch, SequenceRays
+from hold.data.sequence import Sequence
+from hold.geometry.mesh import EmptySurfaceError, extract_mesh
+from hold.model import HoldNet, HoldOutput
+from hold.utils.logging import RunLogger, get_logger
+from hold.utils.schedule import ramp
+from hold.utils.visualize import render_panel
+
+log = get_logger("train")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced NaN/Inf; the last checkpoint written before it is kept."""
+
+
+@dataclass
+class LossTerms:
+    total: Tensor
+    terms: dict[str, Tensor]
+    weights: dict[str, float]
+
+
+class _Steps(torch.utils.data.IterableDataset):
+    """Endless step counter: the batches themselves are drawn in ``training_step``."""
+
+    def __iter__(self):
+        return iter(itertools.count())
+
+
+class HoldSystem(pl.LightningModule):
+    """Trains HOLD-Net on one sequence.
+
+    Args:
+        cfg: the resolved run config.
+        seq: the training sequence (poses are the initial values of the per-frame tables).
+        run_logger: where scalars and image panels go (CSV, W&B, disk); None logs nowhere.
+        max_steps: steps of this stage (sets the progress bar and the schedule's end).
+    """
+
+    def __init__(self, cfg: HoldConfig, seq: Sequence, run_logger: RunLogger | None, max_steps: int):
+        super().__init__()
+        self.cfg = cfg
+        self.seq = seq
+        self.model = HoldNet(seq, cfg.model, cfg.hand, cfg.render, seed=cfg.seed)
+        self.model.params.requires_grad_(cfg.optim.optimize_frame_params)
+        self.rays = SequenceRays(seq, cfg.rays)
+        self.run_logger = run_logger
+        self.max_steps = max_steps
+
+    # ------------------------------------------------------------------------------------ training
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        return torch.utils.data.DataLoader(_Steps(), batch_size=None)
+
+    def _generator(self, step: int) -> torch.Generator:
+        return torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+
+    def compute_losses(
+        self, batch: RayBatch, out: HoldOutput, step: int, generator: torch.Generator
+    ) -> LossTerms:
+        """Weighted sum of HOLD's terms at ``step`` (HOLD §3.2)."""
+        w = self.cfg.loss
+        render = out.render
+        known = batch.labels != 255
+        terms = {
+            "rgb": losses.rgb_l1(render.rgb, batch.rgb, known),
+            "segmentation": losses.segmentation_nll(render.class_probs, batch.labels),
+            "eikonal": losses.eikonal(out.eikonal_gradients)
+            if len(out.eikonal_gradients)
+            else render.rgb.sum() * 0,
+        }
+        prior = [losses.sdf_prior_l1(*node.prior_terms(generator)) for node in self.model.hands.values()]
+        terms["hand_prior"] = torch.stack(prior).mean()
+        sparse = [losses.sparsity(n.opacity, out.far_rays[n.label]) for n in render.nodes]
+        terms["sparsity"] = torch.stack(sparse).mean()
+        weights = {name: ramp(getattr(w, name), step) for name in terms}
+        total = sum(weights[k] * v for k, v in terms.items())
+        return LossTerms(total=total, terms=terms, weights=weights)
+
+    def training_step(self, batch_idx: int, _: int) -> Tensor:
+        step = self.global_step
+        self.model.set_step(step)
+        generator = self._generator(step)
+        batch = self.rays.sample(generator).to(self.device)
+        out = self.model(batch, generator)
+        loss = self.compute_losses(batch, out, step, generator)
+        if not torch.isfinite(loss.total):
+            bad = [k for k, v in loss.terms.items() if not torch.isfinite(v)]
+            raise NonFiniteLossError(
+                f"non-finite loss at step {step} (terms: {', '.join(bad) or 'total'}); training stopped, "
+                "the last checkpoint written before this step is kept"
+            )
+        psnr = losses.psnr(out.render.rgb.detach(), batch.rgb)
+        self.log("loss", loss.total.detach(), prog_bar=True)
+        self.log("psnr", psnr, prog_bar=True)
+        if self.run_logger is not None and step % self.cfg.logging.log_every_steps == 0:
+            scalars = {f"loss/{k}": v.item() for k, v in loss.terms.items()}
+            scalars |= {f"weight/{k}": v for k, v in loss.weights.items()}
+            scalars |= {"loss/total": loss.total.item(), "psnr": psnr.item()}
+            scalars |= {f"beta/{name}": n.density.get_beta().item() for name, n in self._nodes().items()}
+            self.run_logger.log_scalars(step, scalars)
+        return loss.total
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        step = self.global_step  # already incremented: the number of finished steps
+        tc = self.cfg.train
+        if tc.mesh_every and step % tc.mesh_every == 0:
+            self.update_object_mesh()
+        if self.run_logger is not None and tc.image_every and step % tc.image_every == 0:
+            self.log_panel(step)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        latents = [self.model.object.latents.weight, self.model.background.latents.weight]
+        densities = [p for n in self._nodes().values() for p in n.density.parameters()]
+        frame_params = list(self.model.params.parameters())
+        special = {id(p) for p in latents + densities + frame_params}
+        networks = [p for p in self.model.parameters() if id(p) not in special]
+        groups = [
+            {"name": "networks", "params": networks, "lr": o.lr},
+            {"name": "density", "params": densities, "lr": o.lr_density},
+            {"name": "latents", "params": latents, "lr": o.lr_latents},
+        ]
+        if o.optimize_frame_params:
+            groups.append(
+                {
+                    "name": "frame_params",
+                    "params": list(self.model.params.parameters()),
+                    "lr": o.lr_frame_params,
+                }
+            )
+        return torch.optim.Adam(groups)
+
+    # ----------------------------------------------------------------------------- helpers
+    def _nodes(self) -> dict[str, torch.nn.Module]:
+        return {**{f"hand_{s}": n for s, n in self.model.hands.items()}, "object": self.model.object}
+
+    @torch.no_grad()
+    def extract_object_mesh(self, resolution: int):
+        """Canonical object mesh (canonical units) by marching cubes on the object SDF (HOLD §3.3)."""
+        bound = self.cfg.model.object.sphere_radius + self.cfg.model.object.sphere_margin
+        return extract_mesh(self.model.object.canonical_sdf, (-bound, bound), resolution)
+
+    def update_object_mesh(self) -> None:
+        try:
+            mesh = self.extract_object_mesh(self.cfg.train.mesh_resolution)
+        except EmptySurfaceError as e:
+            log.warning("object mesh not updated at step %d: %s", self.global_step, e)
+            return
+        self.model.object.set_mesh_vertices(torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float32))
+
+    @torch.no_grad()
+    def render_frame(self, index: int, stride: int) -> dict[str, np.ndarray]:
+        """Render every ``stride``-th pixel of frame ``index`` in chunks; arrays shaped (h, w, …)."""
+        was_training = self.model.training
+        self.model.eval()
+        rays = self.rays.frame_rays(index, stride)
+        chunk = self.cfg.train.render_chunk
+        parts: dict[str, list[Tensor]] = {"rgb": [], "normal": [], "class_probs": [], "amodal": []}
+        for start in range(0, len(rays), chunk):
+            sub = RayBatch(*(getattr(rays, f)[start : start + chunk] for f in rays.__dataclass_fields__))
+            render = self.model(sub.to(self.device)).render
+            for key in parts:
+                parts[key].append(getattr(render, key).cpu())
+        self.model.train(was_training)
+        h = math.ceil(self.rays.height / stride)
+        w = math.ceil(self.rays.width / stride)
+        out = {k: torch.cat(v).reshape(h, w, -1).numpy() for k, v in parts.items()}
+        out["gt"] = rays.rgb.reshape(h, w, 3).numpy()
+        return out
+
+    def log_panel(self, step: int) -> None:
+        index = step // max(1, self.cfg.train.image_every) % len(self.rays.frames)
+        panel = render_panel(self.render_frame(index, self.cfg.train.image_stride))
+        self.run_logger.log_images(step, {f"panel_frame{self.rays.frames[index]:05d}": panel})

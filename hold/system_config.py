@@ -1,0 +1,60 @@
+"""Configuration of HOLD-Net training: loss weights and ramps, optimiser groups, schedule (HOLD §3.2, §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LossConfig:
+    """Loss weights: a constant or a ramp ``[start_step, start_value, end_value, end_step]``."""
+
+    rgb: float | list[float] = 1.0
+    """L1 photometric loss."""
+    segmentation: float | list[float] = field(default_factory=lambda: [0, 1.1, 0.1, 30000])
+    """Rendered class distribution vs the masks (HOLD: 1.1 → 0.1 over the first ~30k steps)."""
+    eikonal: float | list[float] = 0.1
+    """Eikonal regulariser on every node's SDF gradients."""
+    hand_prior: float | list[float] = 1.0
+    """L1 between the hand field's canonical SDF and the sealed hand-model mesh SDF (metres)."""
+    sparsity: float | list[float] = field(default_factory=lambda: [0, 0.0, 1.0, 30000])
+    """Opacity of each node on rays far from its mesh (HOLD: grows 0 → 1 over the first ~30k steps)."""
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    """Adam learning rate of the networks and the densities' β (HOLD: 1e-4)."""
+    lr_density: float = 4e-6
+    """Learning rate of each node's β (metres; HOLD's 1e-4 on β = 0.1 scene units, rescaled to β = 4 mm)."""
+    lr_latents: float = 1e-4
+    """Learning rate of the per-frame latent codes (object colour, background)."""
+    lr_frame_params: float = 1e-5
+    """Learning rate of the per-frame hand/object poses, hand shape and object scale (HOLD: 1e-5)."""
+    optimize_frame_params: bool = True
+    """Optimise poses during training (HOLD does, slowly); false keeps them fixed, which also skips
+    backpropagating through the hand skinning (faster)."""
+    grad_clip: float = 0.5
+    """Gradient-norm clipping (HOLD: 0.5); 0 disables it."""
+
+
+@dataclass
+class TrainConfig:
+    stage1_steps: int = 30000
+    """Optimisation steps of stage 1 (pretraining on the initial poses)."""
+    stage3_steps: int = 60000
+    """Steps of stage 3 (retraining on the refined poses; HOLD: twice stage 1)."""
+    checkpoint_every: int = 1000
+    """Steps between checkpoints (a killed run resumes from the last one)."""
+    image_every: int = 2000
+    """Steps between image panels (GT | render | normals | instance map | node masks); 0 disables."""
+    image_stride: int = 2
+    """Pixel stride of the panels (rendering every pixel of a frame is slow on a CPU)."""
+    render_chunk: int = 1024
+    """Rays rendered at once when rendering whole frames."""
+    mesh_every: int = 1000
+    """Steps between object-mesh extractions, used by the object sparsity term."""
+    mesh_resolution: int = 64
+    """Marching-cubes grid resolution of those extractions."""
+    final_mesh_resolution: int = 128
+    """Marching-cubes resolution of the object mesh saved at the end of a stage."""
