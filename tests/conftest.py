@@ -15,7 +15,9 @@ from hold.data.sequence import HandTrack, ObjectTrack, Sequence, write_sequence 
 from hold.hand.spec import HAND_MODEL_SPECS  # noqa: E402
 
 
-def random_sequence(T: int = 4, H: int = 12, W: int = 16, seed: int = 0, hand_model: str = "anny") -> Sequence:
+def random_sequence(
+    T: int = 4, H: int = 12, W: int = 16, seed: int = 0, hand_model: str = "anny"
+) -> Sequence:
     """A small, valid in-memory Sequence with random (but well-formed) arrays."""
     rng = np.random.default_rng(seed)
     spec = HAND_MODEL_SPECS[hand_model]

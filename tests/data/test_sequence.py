@@ -122,10 +122,18 @@ MALFORMED = {
         lambda r: _edit_npz(r, _set("right.betas", np.zeros(10, np.float32))),
         ["right.betas", "(6,)", "(10,)"],
     ),
-    "valid not bool": (lambda r: _edit_npz(r, _set("valid", np.ones(4, np.float32))), ["'valid'", "bool", "float32"]),
-    "nan in transl": (lambda r: _edit_npz(r, _nan_at("object.transl", (2, 1))), ["object.transl", "finite", "(2, 1)"]),
+    "valid not bool": (
+        lambda r: _edit_npz(r, _set("valid", np.ones(4, np.float32))),
+        ["'valid'", "bool", "float32"],
+    ),
+    "nan in transl": (
+        lambda r: _edit_npz(r, _nan_at("object.transl", (2, 1))),
+        ["object.transl", "finite", "(2, 1)"],
+    ),
     "inf in pose": (
-        lambda r: _edit_npz(r, lambda a: a.__setitem__("right.pose", np.full((4, 20, 3), np.inf, np.float32))),
+        lambda r: _edit_npz(
+            r, lambda a: a.__setitem__("right.pose", np.full((4, 20, 3), np.inf, np.float32))
+        ),
         ["right.pose", "finite"],
     ),
     "K negative focal": (
@@ -170,7 +178,10 @@ MALFORMED = {
         lambda r: _write_png(r / "masks" / "00002.png", np.zeros((12, 16, 3), np.uint8)),
         ["masks/00002.png", "single-channel"],
     ),
-    "corrupt npz": (lambda r: (r / "sequence.npz").write_bytes(b"PK garbage"), ["sequence.npz", "unreadable"]),
+    "corrupt npz": (
+        lambda r: (r / "sequence.npz").write_bytes(b"PK garbage"),
+        ["sequence.npz", "unreadable"],
+    ),
 }
 
 

@@ -1,0 +1,152 @@
+"""The one place where optional packages are imported (DESIGN.md §7).
+
+A missing optional package never breaks ``import hold``: :func:`optional_import` returns ``None``.
+Code that *needs* one calls :func:`require`, which raises a single :class:`MissingDependencyError`
+saying how to install it. Backend switches (``backend: auto | torch | tcnn``) go through
+:func:`resolve_backend`: ``auto`` falls back to the PyTorch path with one warning per process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Literal
+
+import torch
+
+
+class MissingDependencyError(ImportError):
+    """An optional package was asked for explicitly but cannot be imported."""
+
+
+class BackendFallbackWarning(UserWarning):
+    """An ``auto`` backend fell back to the PyTorch implementation."""
+
+
+@dataclass(frozen=True)
+class OptionalPackage:
+    module: str
+    """Import name."""
+    purpose: str
+    """What hold uses it for."""
+    install: str
+    """How to install it."""
+    needs_cuda: bool = False
+    """It only works on a CUDA device."""
+
+
+PACKAGES: dict[str, OptionalPackage] = {
+    "tinycudann": OptionalPackage(
+        module="tinycudann",
+        purpose="fused CUDA hash-grid encoding",
+        install=(
+            "pip install git+https://github.com/NVlabs/tiny-cuda-nn/#subdirectory=bindings/torch "
+            "(needs a CUDA GPU, the CUDA toolkit and a CUDA build of torch)"
+        ),
+        needs_cuda=True,
+    ),
+    "kaolin": OptionalPackage(
+        module="kaolin",
+        purpose="DIB-R silhouette rasteriser and GPU mesh distances",
+        install="see https://kaolin.readthedocs.io/en/latest/notes/installation.html (match your torch/CUDA)",
+        needs_cuda=True,
+    ),
+    "hloc": OptionalPackage(
+        module="hloc",
+        purpose="learned SfM features and matching (SuperPoint + SuperGlue / LightGlue)",
+        install="pip install git+https://github.com/cvg/Hierarchical-Localization",
+    ),
+    "segment_anything": OptionalPackage(
+        module="segment_anything",
+        purpose="SAM segmentation backend",
+        install="pip install 'hold[sam]' (or pip install segment-anything) and give a checkpoint path",
+    ),
+}
+
+_cache: dict[str, ModuleType | None] = {}
+_import_errors: dict[str, str] = {}
+_warned: set[str] = set()
+
+
+def optional_import(name: str) -> ModuleType | None:
+    """Import an optional package once; ``None`` when it is missing or fails to import.
+
+    Any exception during import (not only ``ImportError``: CUDA extensions can fail with ``OSError``
+    or ``RuntimeError``) counts as missing; the reason is kept for :func:`require`'s message.
+    """
+    if name not in _cache:
+        try:
+            _cache[name] = importlib.import_module(PACKAGES[name].module if name in PACKAGES else name)
+        except Exception as e:  # noqa: BLE001 - a broken optional package must not break hold
+            _cache[name] = None
+            _import_errors[name] = f"{type(e).__name__}: {e}"
+    return _cache[name]
+
+
+def is_available(name: str) -> bool:
+    """Whether an optional package imports."""
+    return optional_import(name) is not None
+
+
+def require(name: str, feature: str) -> ModuleType:
+    """Import an optional package that ``feature`` needs, or raise one clear error on how to get it."""
+    module = optional_import(name)
+    if module is not None:
+        return module
+    pkg = PACKAGES.get(name)
+    how = pkg.install if pkg else f"pip install {name}"
+    reason = _import_errors.get(name, "not installed")
+    raise MissingDependencyError(
+        f"{feature} needs the optional package '{name}', which cannot be imported ({reason}). "
+        f"Install it with: {how}. Or choose the PyTorch backend (backend: torch)."
+    )
+
+
+def resolve_backend(
+    requested: Literal["auto", "torch", "tcnn"], feature: str = "hash-grid encoding"
+) -> Literal["torch", "tcnn"]:
+    """Turn a ``backend: auto | torch | tcnn`` setting into the implementation to build.
+
+    ``tcnn`` raises :class:`MissingDependencyError` when tinycudann or CUDA is missing. ``auto`` picks
+    tinycudann when it imports and CUDA is available, otherwise PyTorch, with a single
+    :class:`BackendFallbackWarning` per process.
+    """
+    if requested == "torch":
+        return "torch"
+    if requested not in ("auto", "tcnn"):
+        raise ValueError(f"backend: {requested!r} is not one of 'auto', 'torch', 'tcnn'")
+    have_tcnn = is_available("tinycudann")
+    have_cuda = torch.cuda.is_available()
+    if have_tcnn and have_cuda:
+        return "tcnn"
+    if requested == "tcnn":
+        if not have_tcnn:
+            require("tinycudann", f"{feature} with backend=tcnn")
+        raise MissingDependencyError(
+            f"{feature} with backend=tcnn needs a CUDA device, but torch.cuda.is_available() is False. "
+            "Use backend: torch (or auto) on this machine."
+        )
+    why = "tinycudann is not installed" if not have_tcnn else "no CUDA device is available"
+    warn_once(
+        f"fallback:{feature}",
+        f"{feature}: backend=auto uses the PyTorch implementation because {why} "
+        f"(set backend: torch to silence this warning).",
+    )
+    return "torch"
+
+
+def warn_once(key: str, message: str) -> None:
+    """Emit a :class:`BackendFallbackWarning` the first time ``key`` is seen in this process."""
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(message, BackendFallbackWarning, stacklevel=3)
+
+
+def _reset_for_tests() -> None:
+    """Forget imports and warnings (tests only)."""
+    _cache.clear()
+    _import_errors.clear()
+    _warned.clear()
