@@ -38,6 +38,9 @@ def _reports_errors(prog: str) -> Callable:
         def run(argv: list[str] | None = None) -> int:
             try:
                 return fn(argv)
+            except StageNotAvailableError as e:
+                print(f"{prog}: {e}", file=sys.stderr)
+                return EXIT_NOT_IMPLEMENTED
             except _USER_ERRORS as e:
                 print(f"{prog}: error: {e}", file=sys.stderr)
                 return EXIT_USAGE

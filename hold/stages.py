@@ -39,11 +39,11 @@ def run_stages(sequence_dir: Path, run_dir: Path, cfg: HoldConfig, stages: list[
         cfg: resolved config.
         stages: subset of 1, 2, 3 in order.
     """
+    seq = read_sequence(sequence_dir)
     if 2 in stages:
         raise StageNotAvailableError(
             "stage 2 (pose refinement) is not implemented in this version; run --stages 1 (or 1,3)"
         )
-    seq = read_sequence(sequence_dir)
     run = RunDir.create(run_dir, cfg, sequence_dir)
     setup_logging(run.logs / "hold.log", cfg.logging.console_level)
     log.info("run dir: %s (config: %s)", run.root, run.config_path)

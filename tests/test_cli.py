@@ -48,7 +48,7 @@ def test_train_bad_override_is_one_line_error(sequence_dir: Path, tmp_path: Path
 
 def test_unfinished_commands_say_so(sequence_dir: Path, tmp_path: Path, capsys):
     assert train_main([str(sequence_dir), "--out", str(tmp_path / "r")]) == EXIT_NOT_IMPLEMENTED
-    assert "not implemented" in capsys.readouterr().err
+    assert "stage 2 (pose refinement) is not implemented" in capsys.readouterr().err
     assert export_main([str(tmp_path / "nothing")]) == EXIT_USAGE
     assert "config.yaml: missing" in capsys.readouterr().err
 
