@@ -62,3 +62,12 @@ def sequence_dir(tmp_path):
     seq = random_sequence()
     images, masks = random_frames(seq)
     return write_sequence(tmp_path / "seq", seq, images, masks)
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory):
+    """The synthetic ``tiny`` preset: RAW dir with gt/ and its oracle SEQUENCE dir (made once per run)."""
+    from hold.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("tiny_synthetic")
+    return generate(root / "raw", preset="tiny", seed=0, oracle=root / "seq")

@@ -1,0 +1,68 @@
+"""CPU smoke tests of training: every preset for 2 steps on the tiny synthetic fixture, guards, resume."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import torch
+
+from hold import losses
+from hold.config import list_presets, load_config
+from hold.stages import run_stages
+from hold.system import NonFiniteLossError
+
+# Fewer rays than the presets draw, so that even paper.yaml's 8×256 MLPs take seconds per step here.
+SMALL = ["rays.frames_per_step=2", "rays.rays_per_frame=16", "logging.wandb=disabled", "logging.log_every_steps=1"]
+SHORT = [
+    "train.stage1_steps=2",
+    "train.checkpoint_every=1",
+    "train.image_every=2",
+    "train.image_stride=8",
+    "train.render_chunk=256",
+    "train.mesh_every=2",
+    "train.mesh_resolution=24",
+    "train.final_mesh_resolution=24",
+]
+
+
+@pytest.mark.parametrize("preset", list_presets())
+def test_every_preset_trains_two_steps(preset, tiny_synthetic, tmp_path):
+    cfg = load_config(preset, SMALL + SHORT)
+    run = run_stages(tiny_synthetic.oracle_dir, tmp_path / "run", cfg, [1])
+    assert run.completed_stages() == [1]
+    stage = run.stage_dir(1)
+    assert (stage / "model.pt").is_file() and (stage / "ckpts" / "last.ckpt").is_file()
+    rows = list(csv.DictReader((run.logs / "metrics.csv").read_text().splitlines()))
+    values = {(r["step"], r["name"]): float(r["value"]) for r in rows}
+    for term in ("rgb", "segmentation", "eikonal", "hand_prior", "sparsity", "total"):
+        assert math.isfinite(values[("1", f"loss/{term}")]), term
+    assert list((run.logs / "images" / "stage1").glob("panel_*.png"))
+    state = torch.load(stage / "model.pt", weights_only=True)
+    assert any(k.startswith("object.sdf_net") for k in state)
+
+
+def test_finished_stage_is_skipped_on_rerun(tiny_synthetic, tmp_path):
+    cfg = load_config("demo", SMALL + SHORT)
+    run = run_stages(tiny_synthetic.oracle_dir, tmp_path / "run", cfg, [1])
+    before = (run.stage_dir(1) / "model.pt").stat().st_mtime_ns
+    run_stages(tiny_synthetic.oracle_dir, tmp_path / "run", cfg, [1])
+    assert (run.stage_dir(1) / "model.pt").stat().st_mtime_ns == before
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tiny_synthetic, tmp_path, monkeypatch):
+    cfg = load_config("demo", SMALL + SHORT + ["train.stage1_steps=4"])
+    real = losses.rgb_l1
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        value = real(*args, **kwargs)
+        return value * float("nan") if calls["n"] == 3 else value
+
+    monkeypatch.setattr(losses, "rgb_l1", poisoned)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 2.*rgb"):
+        run_stages(tiny_synthetic.oracle_dir, tmp_path / "run", cfg, [1])
+    ckpt = torch.load(tmp_path / "run" / "stage1" / "ckpts" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 2
