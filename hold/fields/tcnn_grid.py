@@ -27,6 +27,8 @@ def tcnn_encoding_config(cfg: EncodingConfig) -> dict[str, Any]:
         "base_resolution": cfg.base_resolution,
         "per_level_scale": cfg.per_level_scale,
         "interpolation": "Linear",
+        # XOR of coordinate × prime, prime_0 = 1: Instant-NGP's hash (tcnn's default, stated explicitly).
+        "hash": "CoherentPrime",
     }
 
 

@@ -37,7 +37,7 @@ def test_loads_with_the_strict_loader():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: EncodingConfig(type="grid"), "encoding.type"),
+        (lambda: EncodingConfig(type="grid"), "EncodingConfig.type"),
         (
             lambda: EncodingConfig(type="hashgrid", max_resolution=8),
             r"max_resolution \(8\) must be >= base_resolution",
@@ -58,15 +58,21 @@ def test_loads_with_the_strict_loader():
         (lambda: EncodingConfig(anneal_steps=-1), "anneal_steps"),
         (lambda: EncodingConfig(num_frequencies=0, include_input=False), "encodes nothing"),
         (lambda: SDFNetworkConfig(encoding=EncodingConfig(include_input=False)), "geometric_init needs"),
-        (lambda: SDFNetworkConfig(skip_layers=(9,)), r"skip_layers: 9 is not a layer index in \[1, 8\]"),
+        (
+            lambda: SDFNetworkConfig(skip_layers=(9,)),
+            r"SDFNetworkConfig.skip_layers: 9 is not a layer index in \[1, 8\]",
+        ),
         (lambda: SDFNetworkConfig(skip_layers=(0,)), "skip_layers: 0"),
         (lambda: SDFNetworkConfig(skip_layers=(4, 4)), "duplicate"),
         (lambda: SDFNetworkConfig(init_radius=0.0), "init_radius"),
         (
             lambda: SDFNetworkConfig(input_dim=4, encoding=EncodingConfig(type="hashgrid")),
-            "bbox_min/bbox_max have 3 values but sdf.input_dim is 4",
+            "bbox_min/bbox_max have 3 values but SDFNetworkConfig.input_dim is 4",
         ),
-        (lambda: ColorNetworkConfig(view_encoding=EncodingConfig(type="hashgrid")), "view_encoding.type"),
+        (
+            lambda: ColorNetworkConfig(view_encoding=EncodingConfig(type="hashgrid")),
+            "ColorNetworkConfig.view_encoding.type",
+        ),
         (lambda: ColorNetworkConfig(latent_dim=-1), "latent_dim"),
     ],
 )

@@ -11,11 +11,11 @@ import torch
 from hold.fields import EncodingConfig, HashGridEncoding, TorchHashGrid, grid_levels
 from hold.fields.tcnn_grid import tcnn_encoding_config
 
-PRIMES = (1, 2654435761, 805459861)
+PRIMES = (1, 2654435761, 805459861, 3674653429)
 
 
 def small_cfg(**kw) -> EncodingConfig:
-    # 2^9-row tables: levels with resolution <= 8 are dense (8^3 = 512), finer ones hashed.
+    # 2^9-row tables: in 3-D, levels with resolution <= 8 are dense (8^3 = 512), finer ones hashed.
     args = dict(
         type="hashgrid",
         num_levels=4,
@@ -31,6 +31,7 @@ def small_cfg(**kw) -> EncodingConfig:
 
 def reference_encode(table: np.ndarray, cfg: EncodingConfig, x: np.ndarray) -> np.ndarray:
     """Instant-NGP / tinycudann grid encoding, one point, one level, one corner at a time."""
+    D = x.shape[1]
     T = 2**cfg.log2_hashmap_size
     pls = (cfg.max_resolution / cfg.base_resolution) ** (1 / (cfg.num_levels - 1))
     # Level sizes and offsets (tcnn: dense size padded to a multiple of 8, capped at T).
@@ -43,26 +44,26 @@ def reference_encode(table: np.ndarray, cfg: EncodingConfig, x: np.ndarray) -> n
             - np.float32(1)
         )
         r = math.ceil(s) + 1
-        size = min(int(math.ceil(r**3 / 8) * 8), T)
+        size = min(int(math.ceil(r**D / 8) * 8), T)
         scales.append(s), res.append(r), sizes.append(size), offsets.append(offset)
         offset += size
     out = np.zeros((len(x), cfg.num_levels * cfg.features_per_level))
     for i, p in enumerate(x):
         for lvl in range(cfg.num_levels):
-            pos = [p[d] * scales[lvl] + 0.5 for d in range(3)]
+            pos = [p[d] * scales[lvl] + 0.5 for d in range(D)]
             base = [math.floor(v) for v in pos]
-            frac = [pos[d] - base[d] for d in range(3)]
+            frac = [pos[d] - base[d] for d in range(D)]
             acc = np.zeros(cfg.features_per_level)
-            for corner in range(8):
-                c = [base[d] + ((corner >> d) & 1) for d in range(3)]
+            for corner in range(2**D):
+                c = [base[d] + ((corner >> d) & 1) for d in range(D)]
                 w = 1.0
-                for d in range(3):
+                for d in range(D):
                     w *= frac[d] if (corner >> d) & 1 else 1 - frac[d]
-                if res[lvl] ** 3 <= sizes[lvl]:  # dense
-                    idx = (c[0] + c[1] * res[lvl] + c[2] * res[lvl] ** 2) % sizes[lvl]
+                if res[lvl] ** D <= sizes[lvl]:  # dense
+                    idx = sum(c[d] * res[lvl] ** d for d in range(D)) % sizes[lvl]
                 else:  # spatial hash in uint32 arithmetic
                     h = 0
-                    for d in range(3):
+                    for d in range(D):
                         h ^= (c[d] * PRIMES[d]) & 0xFFFFFFFF
                     idx = h % sizes[lvl]
                 acc += w * table[offsets[lvl] + idx]
@@ -94,12 +95,26 @@ def test_matches_bruteforce_reference(grad):
     with torch.no_grad():
         grid.table.uniform_(-1, 1)  # large values, so a wrong row or weight shows
     x = torch.rand(40, 3)
+    # Corners and faces of the box: the dense index wraps at the upper face, as in tcnn.
     x[:4] = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.5], [0.999, 0.97, 0.01]])
     expected = reference_encode(grid.table.detach().double().numpy(), cfg, x.double().numpy())
     with torch.set_grad_enabled(grad):
         got = grid(x.requires_grad_(grad))
     assert got.shape == (40, cfg.num_levels * cfg.features_per_level)
     np.testing.assert_allclose(got.detach().numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("dim", [2, 4])
+def test_other_input_dimensions_match_reference(dim):
+    torch.manual_seed(0)
+    cfg = small_cfg(bbox_min=(-1.0,) * dim, bbox_max=(1.0,) * dim)
+    grid = TorchHashGrid(cfg, input_dim=dim)
+    assert 0 < grid.num_dense < cfg.num_levels  # both kinds of level are exercised
+    with torch.no_grad():
+        grid.table.uniform_(-1, 1)
+    x = torch.rand(16, dim)
+    expected = reference_encode(grid.table.detach().double().numpy(), cfg, x.double().numpy())
+    np.testing.assert_allclose(grid(x).detach().numpy(), expected, atol=1e-5)
 
 
 def test_wrapper_maps_bbox_and_clamps():
@@ -156,3 +171,39 @@ def test_tcnn_config_has_the_same_hyper_parameters():
     assert tc["otype"] == "HashGrid" and tc["n_levels"] == 8 and tc["log2_hashmap_size"] == 12
     assert tc["n_features_per_level"] == 2 and tc["interpolation"] == "Linear"
     assert abs(tc["base_resolution"] * tc["per_level_scale"] ** 7 - 128) < 1e-3
+
+
+def test_chunked_inference_matches_one_batch():
+    torch.manual_seed(0)
+    grid = TorchHashGrid(small_cfg())
+    x = torch.rand(50, 3)
+    with torch.no_grad():
+        whole = grid(x)
+        grid.inference_chunk = 7
+        torch.testing.assert_close(grid(x), whole)
+
+
+def test_eikonal_gradients_match_plain_autograd():
+    # The custom gather (hold.fields.interp) against the same interpolation written with plain ops.
+    torch.manual_seed(0)
+    grid = TorchHashGrid(small_cfg()).double()
+    with torch.no_grad():
+        grid.table.normal_()
+    head = torch.randn(grid.output_dim, 1, dtype=torch.float64)
+
+    def plain(x):
+        rows, w = grid._corners(x)
+        feats = grid.table.index_select(0, rows.reshape(-1)).view(*rows.shape, -1)
+        return (w[..., None] * feats).sum(2).permute(1, 0, 2).reshape(len(x), -1)
+
+    points = torch.rand(64, 3, dtype=torch.float64)
+    results = []
+    for encode in (grid, plain):
+        grid.table.grad = None
+        x = points.clone().requires_grad_()
+        y = torch.tanh(encode(x)) @ head
+        (g,) = torch.autograd.grad(y, x, torch.ones_like(y), create_graph=True)
+        (((g.norm(dim=-1) - 1) ** 2).mean() + y.square().mean()).backward()
+        results.append((g.detach(), grid.table.grad.clone(), x.grad.clone()))
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b)
