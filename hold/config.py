@@ -96,7 +96,12 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
             f"valid keys at {level}: {', '.join(fields)}"
         )
     kwargs = {name: _coerce(hints[name], value, _join(where, name)) for name, value in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as e:  # a component's own consistency checks (__post_init__)
+        raise ConfigError(f"{where or 'config'}: {e}") from None
 
 
 def _join(where: str, key: str) -> str:

@@ -71,3 +71,8 @@ def test_saved_config_reloads_identically(tmp_path: Path):
     data = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert data["seed"] == 3 and data["hand"]["model"] == "anny"
     assert load_config(str(tmp_path / "config.yaml")) == cfg
+
+
+def test_component_checks_become_config_errors():
+    with pytest.raises(ConfigError, match=r"model.object.sdf.*skip_layers"):
+        load_config("demo", ["model.object.sdf.skip_layers=[9]"])
