@@ -75,18 +75,11 @@ def _preset_help() -> str:
 # --------------------------------------------------------------------------------------------- commands
 
 
-@_reports_errors("hold-synth")
 def synth_main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="hold-synth", description="Render a synthetic hand–object video with ground truth (a RAW dir)."
-    )
-    parser.add_argument("out", type=Path, help="RAW dir to write (DESIGN.md §4), with gt/")
-    parser.add_argument("--preset", choices=("tiny", "demo"), default="demo")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--object", default=None, help="procedural shape name or a .obj/.ply mesh path")
-    parser.add_argument("--oracle", type=Path, default=None, help="also write an oracle SEQUENCE dir here")
-    parser.parse_args(argv)
-    return _not_implemented("hold-synth", "the synthetic generator")
+    """`hold-synth OUT [--preset tiny|demo] [--seed N] [--object NAME|MESH] [--oracle SEQ]`."""
+    from hold.data.synthetic import main
+
+    return main(argv)
 
 
 @_reports_errors("hold-train")

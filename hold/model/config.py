@@ -26,7 +26,7 @@ class HandNodeConfig:
     prior_uniform_fraction: float = 0.25
     """Share of the prior points drawn uniformly in the canonical bounding box."""
     prior_points_per_step: int = 2048
-    """Prior points evaluated per training step."""
+    """Prior-bank points evaluated per training step, for the SDF prior and the eikonal term."""
 
 
 @dataclass
@@ -46,6 +46,11 @@ class ObjectNodeConfig:
     """Canonical units added to ``sphere_radius`` for the ray interval."""
     sparsity_margin: float = 0.01
     """Rays farther than this (metres) from every posed object-mesh vertex count as far from the object."""
+    eikonal_points: int = 2048
+    """Canonical points per step for the eikonal term: half uniform in the bounding ball, half near the
+    current object mesh (or the SfM points before the first extraction)."""
+    eikonal_surface_std: float = 0.02
+    """Std (canonical units) of the offsets of the near-surface eikonal points."""
 
 
 @dataclass

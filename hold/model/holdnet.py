@@ -17,7 +17,7 @@ from hold.hand import build_hand_model
 from hold.hand.config import HandConfig
 from hold.hand.model import HandOutput
 from hold.model.config import ModelConfig
-from hold.model.nodes import HandNode, NodeEval, NodeRays, ObjectNode
+from hold.model.nodes import CanonicalTerms, HandNode, NodeEval, NodeRays, ObjectNode
 from hold.params import FrameParams
 from hold.render.compositing import CompositeRender, composite
 from hold.render.config import RenderConfig
@@ -30,13 +30,11 @@ class HoldOutput:
 
     Attributes:
         render: the composited render (colour, class distribution, per-node amodal masks …).
-        eikonal_gradients: (N, 3) SDF gradients of every node at points on rays through it.
         far_rays: per node label, (R,) bool rays far from that node's mesh (sparsity).
         node_labels: labels of the nodes, in ``render.nodes`` order.
     """
 
     render: CompositeRender
-    eikonal_gradients: Tensor
     far_rays: dict[int, Tensor]
     node_labels: tuple[int, ...]
 
@@ -101,6 +99,12 @@ class HoldNet(nn.Module):
         go, pose, betas, transl = self.params.hands[side](frames)
         return self.hands[side].hand_model(go, pose, betas, transl)
 
+    def canonical_terms(self, generator: torch.Generator) -> dict[str, CanonicalTerms]:
+        """Regulariser samples of every node in its canonical space (eikonal, hand SDF prior)."""
+        terms = {f"hand_{side}": node.canonical_terms(generator) for side, node in self.hands.items()}
+        terms["object"] = self.object.canonical_terms(generator)
+        return terms
+
     def forward(self, batch: RayBatch, generator: torch.Generator | None = None) -> HoldOutput:
         rays = group_by_frame(batch)
         perturb = self.training
@@ -122,7 +126,6 @@ class HoldNet(nn.Module):
         )
         return HoldOutput(
             render=composite([e.samples for e in evals], bg),
-            eikonal_gradients=torch.cat([e.gradients for e in evals]),
             far_rays={e.samples.label: e.far_rays for e in evals},
             node_labels=tuple(e.samples.label for e in evals),
         )

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from hold.eval.surface import sample_surface
 from hold.fields.color import ColorNetwork
+from hold.fields.config import ColorNetworkConfig
 from hold.fields.sdf import SDFGradientOutput, SDFNetwork
 from hold.geometry.mesh import signed_distance
 from hold.hand.config import HandConfig
@@ -49,12 +50,26 @@ class NodeRays:
 
 
 @dataclass
+class CanonicalTerms:
+    """A node's field evaluated at canonical points drawn for the regularisers."""
+
+    sdf: Tensor  # (N,) metres
+    gradients: Tensor  # (N, 3) SDF gradients (eikonal)
+    target_sdf: Tensor | None = None  # (N,) prior SDF (hand: sealed hand-model mesh)
+
+
+@dataclass
 class NodeEval:
     """A node's contribution to one rendering step."""
 
     samples: NodeSamples
-    gradients: Tensor  # (N, 3) SDF gradients at samples on rays through the node (eikonal)
     far_rays: Tensor  # (R,) bool: rays far from the node's mesh (sparsity)
+
+
+def needs_normals(color_cfg: ColorNetworkConfig) -> bool:
+    """SDF gradients at the samples are needed when the colour network reads them, or for normal maps
+    (rendering outside training, where gradients are off)."""
+    return color_cfg.use_normals or not torch.is_grad_enabled()
 
 
 def ray_point_distance(directions: Tensor, points: Tensor) -> Tensor:
@@ -134,12 +149,17 @@ class HandNode(nn.Module):
         # d/dx [r f((x − c)/r)] = ∇f: the gradient is unchanged by the normalisation.
         return SDFGradientOutput(out.sdf * self.radius, out.feature, out.gradient)
 
-    def prior_terms(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """Predicted and target SDF (metres) at a random subset of the prior bank."""
+    def canonical_terms(self, generator: torch.Generator) -> CanonicalTerms:
+        """SDF, its target and its gradient at a random subset of the prior bank (L_prior, eikonal).
+
+        The bank holds points near the sealed hand surface and in its bounding box, which is also
+        where the eikonal term matters, so one evaluation serves both.
+        """
         idx = torch.randint(
             0, self.prior_points.shape[0], (self.cfg.prior_points_per_step,), generator=generator
         ).to(self.prior_points.device)
-        return self.canonical_sdf(self.prior_points[idx]), self.prior_sdf[idx]
+        out = self.canonical_sdf_and_gradient(self.prior_points[idx], create_graph=torch.is_grad_enabled())
+        return CanonicalTerms(sdf=out.sdf[:, 0], target_sdf=self.prior_sdf[idx], gradients=out.gradient)
 
     def bounding_sphere(self, posed: HandOutput) -> tuple[Tensor, Tensor]:
         """Per-frame centre (n, 3) and radius (n,) of the posed mesh plus the margin."""
@@ -183,16 +203,20 @@ class HandNode(nn.Module):
         S = z.shape[1]
         points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
         warp = self.deformer.to_canonical(points, posed)
-        out = self.canonical_sdf_and_gradient(
-            warp.points.reshape(-1, 3), create_graph=torch.is_grad_enabled()
-        )
+        x_can = warp.points.reshape(-1, 3)
+        if needs_normals(self.cfg.color):
+            # Normals only feed the colour network and normal maps: no double backward (the costliest
+            # part of a step); the eikonal term uses ``canonical_terms`` instead.
+            out = self.canonical_sdf_and_gradient(x_can, create_graph=False)
+        else:
+            sdf_out = self.sdf_net(self._normalise(x_can))
+            out = SDFGradientOutput(sdf_out.sdf * self.radius, sdf_out.feature, torch.zeros_like(x_can))
         valid = warp.valid.reshape(-1)
         sdf = torch.where(valid, out.sdf[:, 0], warp.distance.reshape(-1))
         blend = blend_transforms(warp.weights, posed.bone_transforms)[..., :3].reshape(-1, 3, 3)
         normal = torch.nn.functional.normalize((blend @ out.gradient[..., None])[..., 0], dim=-1)
         view = rays.directions[:, None].expand(-1, S, -1).reshape(-1, 3)
-        rgb = self.color_net(self._normalise(warp.points.reshape(-1, 3)), out.gradient, view, out.feature)
-        hit_samples = interval.hit[:, None].expand(-1, S).reshape(-1) & valid
+        rgb = self.color_net(self._normalise(x_can), out.gradient, view, out.feature)
         far = ray_point_distance(rays.directions.reshape(n, r, 3), posed.vertices.detach()).reshape(-1)
         return NodeEval(
             samples=NodeSamples(
@@ -204,7 +228,6 @@ class HandNode(nn.Module):
                 far=interval.far,
                 valid=interval.hit,
             ),
-            gradients=out.gradient[hit_samples],
             far_rays=far > self.cfg.sparsity_margin,
         )
 
@@ -238,6 +261,24 @@ class ObjectNode(nn.Module):
     def canonical_sdf(self, x_can: Tensor) -> Tensor:
         """(N, 3) canonical points → (N,) SDF in canonical units (metres / scale)."""
         return self.sdf_net.sdf(x_can)[:, 0]
+
+    def canonical_terms(self, generator: torch.Generator) -> CanonicalTerms:
+        """SDF gradients for the eikonal term at points uniform in the bounding ball and near the mesh."""
+        cfg = self.cfg
+        n_uniform = cfg.eikonal_points // 2
+        device = self.mesh_vertices.device
+        radius = cfg.sphere_radius + cfg.sphere_margin
+        direction = torch.nn.functional.normalize(torch.randn(n_uniform, 3, generator=generator), dim=-1)
+        uniform = direction * radius * torch.rand(n_uniform, 1, generator=generator) ** (1 / 3)
+        idx = torch.randint(
+            0, self.mesh_vertices.shape[0], (cfg.eikonal_points - n_uniform,), generator=generator
+        )
+        near = self.mesh_vertices.cpu()[idx] + cfg.eikonal_surface_std * torch.randn(
+            len(idx), 3, generator=generator
+        )
+        points = torch.cat([uniform, near]).to(device)
+        out = self.sdf_net.sdf_and_gradient(points, create_graph=torch.is_grad_enabled())
+        return CanonicalTerms(sdf=out.sdf[:, 0], gradients=out.gradient)
 
     def render_samples(
         self,
@@ -273,7 +314,10 @@ class ObjectNode(nn.Module):
         S = z.shape[1]
         points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
         x_can = ((points - t[:, None]) @ R / s).reshape(-1, 3)
-        out = self.sdf_net.sdf_and_gradient(x_can, create_graph=torch.is_grad_enabled())
+        if needs_normals(self.cfg.color):  # normals only, as for the hand
+            out = self.sdf_net.sdf_and_gradient(x_can, create_graph=False)
+        else:
+            out = SDFGradientOutput(*self.sdf_net(x_can), torch.zeros_like(x_can))
         sdf = out.sdf[:, 0] * s
         R_per_point = R[:, None].expand(n, r * S, 3, 3).reshape(-1, 3, 3)
         normal = torch.nn.functional.normalize((R_per_point @ out.gradient[..., None])[..., 0], dim=-1)
@@ -282,7 +326,6 @@ class ObjectNode(nn.Module):
         rgb = self.color_net(x_can, out.gradient, view, out.feature, latent)
         posed_mesh = s.detach() * self.mesh_vertices @ Rd.transpose(1, 2) + td[:, None]
         far = ray_point_distance(rays.directions.reshape(n, r, 3), posed_mesh).reshape(-1)
-        hit_samples = interval.hit[:, None].expand(-1, S).reshape(-1)
         return NodeEval(
             samples=NodeSamples(
                 label=self.label,
@@ -293,6 +336,5 @@ class ObjectNode(nn.Module):
                 far=interval.far,
                 valid=interval.hit,
             ),
-            gradients=out.gradient[hit_samples],
             far_rays=far > self.cfg.sparsity_margin,
         )
