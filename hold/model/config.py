@@ -25,6 +25,8 @@ class HandNodeConfig:
     """Std (metres) of the offsets of the prior points drawn near the sealed mesh surface."""
     prior_uniform_fraction: float = 0.25
     """Share of the prior points drawn uniformly in the canonical bounding box."""
+    prior_box_padding: float = 0.1
+    """That box is the sealed mesh's bounding box grown by this fraction of its size on each side."""
     prior_points_per_step: int = 2048
     """Prior-bank points evaluated per training step, for the SDF prior and the eikonal term."""
 

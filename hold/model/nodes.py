@@ -131,7 +131,7 @@ class HandNode(nn.Module):
         surface = sample_surface(trimesh.Trimesh(verts, faces, process=False), n_surface, seed, "sealed hand")
         surface = surface + rng.normal(scale=cfg.prior_near_surface_std, size=surface.shape)
         lo, hi = verts.min(0), verts.max(0)
-        pad = 0.1 * (hi - lo)
+        pad = cfg.prior_box_padding * (hi - lo)
         uniform = rng.uniform(lo - pad, hi + pad, size=(n_uniform, 3))
         points = np.concatenate([surface, uniform]).astype(np.float32)
         target = signed_distance(points, verts, faces).astype(np.float32)
