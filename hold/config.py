@@ -68,8 +68,7 @@ def list_presets() -> list[str]:
 def load_config(preset: str = "demo", overrides: list[str] | None = None) -> HoldConfig:
     """Build a ``HoldConfig`` from a preset name or a YAML path, then apply ``key=value`` overrides."""
     data = _read_yaml_with_extends(_resolve_preset(preset), seen=())
-    for item in overrides or []:
-        _apply_override(data, item)
+    apply_overrides(data, overrides or [])
     return from_dict(HoldConfig, data)
 
 
@@ -199,6 +198,12 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     for k, v in update.items():
         out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
+    """Apply ``key=value`` overrides to a nested dict in place (before ``from_dict`` checks it)."""
+    for item in overrides:
+        _apply_override(data, item)
 
 
 def _apply_override(data: dict[str, Any], item: str) -> None:

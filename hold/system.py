@@ -81,15 +81,14 @@ class HoldSystem(pl.LightningModule):
         w = self.cfg.loss
         render = out.render
         known = batch.labels != 255
+        canonical = self.model.canonical_terms(generator)
+        hands = [t for name, t in canonical.items() if name.startswith("hand_")]
         terms = {
             "rgb": losses.rgb_l1(render.rgb, batch.rgb, known),
             "segmentation": losses.segmentation_nll(render.class_probs, batch.labels),
-            "eikonal": losses.eikonal(out.eikonal_gradients)
-            if len(out.eikonal_gradients)
-            else render.rgb.sum() * 0,
+            "eikonal": losses.eikonal(torch.cat([t.gradients for t in canonical.values()])),
+            "hand_prior": torch.stack([losses.sdf_prior_l1(t.sdf, t.target_sdf) for t in hands]).mean(),
         }
-        prior = [losses.sdf_prior_l1(*node.prior_terms(generator)) for node in self.model.hands.values()]
-        terms["hand_prior"] = torch.stack(prior).mean()
         sparse = [losses.sparsity(n.opacity, out.far_rays[n.label]) for n in render.nodes]
         terms["sparsity"] = torch.stack(sparse).mean()
         weights = {name: ramp(getattr(w, name), step) for name in terms}

@@ -1,0 +1,291 @@
+"""Typed configuration of preprocessing: one dataclass per step, loaded strictly (``hold.config``).
+
+Defaults live here; ``hold-preprocess … key=value`` and ``--config FILE.yaml`` override them with the
+same strict rules as training configs (an unknown key or a wrong type is a ``ConfigError``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from hold.config import ConfigError, apply_overrides, from_dict
+from hold.hand.config import HandConfig
+
+
+@dataclass
+class CameraConfig:
+    """Intrinsics used when RAW/camera.json is absent."""
+
+    default_fov_deg: float = 50.0
+    """Horizontal field of view assumed before SfM estimates the focal length (hand fitting, SfM prior)."""
+
+
+@dataclass
+class FramesConfig:
+    """Step ``frames``: a video or an image folder → numbered PNGs."""
+
+    stride: int = 1
+    """Keep every n-th input frame. Masks, hand estimates and gt are subsampled the same way."""
+    max_frames: int = 0
+    """Keep at most this many frames (after the stride); 0 keeps all."""
+    max_size: int = 0
+    """Downscale so that the longer image side is at most this many pixels; 0 keeps the input size.
+    Imported masks, 2D keypoints and camera.json are rescaled to match."""
+
+
+@dataclass
+class SamConfig:
+    """Segment-anything backend of step ``masks`` (optional extra ``sam``)."""
+
+    checkpoint: str = ""
+    """Path of a segment-anything checkpoint (e.g. sam_vit_h_4b8939.pth); nothing is downloaded."""
+    model_type: Literal["auto", "vit_h", "vit_l", "vit_b"] = "auto"
+    """Backbone of the checkpoint; ``auto`` reads it from the file name (vit_h / vit_l / vit_b)."""
+    prompts: str = ""
+    """JSON file of first-frame prompts (see ``preprocess.sam``); empty: RAW/prompts.json."""
+    device: str = "auto"
+    """Torch device of the SAM model; ``auto``: CUDA when available, else CPU."""
+    box_margin: float = 0.1
+    """Propagation: the previous mask's box is enlarged by this fraction of its size on each side."""
+    num_points: int = 1
+    """Propagation: positive points placed at the interior maxima of the previous mask."""
+    use_mask_input: bool = True
+    """Propagation: also feed the previous frame's low-resolution mask logits to SAM."""
+    lost_area_ratio: float = 0.25
+    """A propagated mask whose area changes by more than this factor (or its inverse) from the previous
+    frame is recomputed from the box alone; if that fails too, the previous mask is kept."""
+
+
+@dataclass
+class MasksConfig:
+    """Step ``masks``: per-frame label maps (0 bg, 1 object, 2 right, 3 left, 255 unknown)."""
+
+    backend: Literal["import", "sam"] = "import"
+    """``import``: RAW/masks/NNNNN.png from an external segmenter; ``sam``: segment-anything."""
+    cleanup: bool = True
+    """Remove small components and fill small holes of each foreground label."""
+    min_component_fraction: float = 0.1
+    """Clean-up: components smaller than this fraction of their label's largest component become
+    unknown (255), so spurious blobs neither teach nor mislead."""
+    max_hole_fraction: float = 0.05
+    """Clean-up: holes of a label smaller than this fraction of its area are filled with the label."""
+    min_object_fraction: float = 0.0005
+    """A frame has the object when at least this fraction of its pixels is labelled object."""
+    min_frames_with_object: float = 0.5
+    """Fail when fewer than this fraction of the frames show the object (a wrong or empty mask set)."""
+    sam: SamConfig = field(default_factory=SamConfig)
+    """Segment-anything settings (backend ``sam``)."""
+
+
+@dataclass
+class HandsConfig:
+    """Step ``hands``: hand-model parameters from external keypoint estimates."""
+
+    backend: Literal["import"] = "import"
+    """``import``: RAW/hands.npz (2D keypoints with confidence, optional root-relative 3D keypoints)."""
+    max_residual_px: float = 12.0
+    """Frames whose mean 2D keypoint residual after fitting exceeds this (pixels) are marked invalid."""
+    min_keypoints: int = 6
+    """Frames with fewer keypoints above ``hand.fit.min_confidence`` are not fitted (invalid)."""
+
+
+@dataclass
+class SfmConfig:
+    """Step ``sfm``: object poses and point cloud from object-only images."""
+
+    backend: Literal["auto", "pycolmap", "hloc"] = "auto"
+    """``pycolmap`` SIFT; ``hloc`` (SuperPoint + LightGlue) when installed; ``auto`` prefers hloc."""
+    background_value: int = 0
+    """Grey level painted over every non-object pixel of the SfM images."""
+    upscale_to: int = 640
+    """SfM images are enlarged (bicubic) so that their longer side has at least this many pixels: SIFT
+    finds several times more features on a small object that way. 0 keeps the frame size."""
+    feature_mask_erode: float = 0.015
+    """Features are extracted only inside the object mask eroded by this fraction of the longer image
+    side (4 px at 256 px): no features on the painted silhouette or on a segmenter's ragged boundary,
+    whose descriptors change from frame to frame."""
+    max_num_features: int = 4096
+    """SIFT features per image."""
+    peak_threshold: float = 0.0067
+    """SIFT detection threshold (COLMAP's default 0.0067); lower finds more, weaker features."""
+    domain_size_pooling: bool = False
+    """DSP-SIFT descriptors (pooled over scales): more robust matching at a higher cost."""
+    estimate_affine_shape: bool = False
+    """Affine-covariant SIFT features: better under strong foreshortening, slower."""
+    sequential_overlap: int = 10
+    """Sequential matching: each frame is matched with this many following frames."""
+    exhaustive_max_frames: int = 120
+    """Up to this many frames, every pair is matched too; longer clips use retrieval instead."""
+    vocab_tree: str = ""
+    """Retrieval for long clips: a COLMAP vocabulary-tree file. Empty: all pairs among keyframes."""
+    keyframe_stride: int = 5
+    """Retrieval without a vocabulary tree: every n-th frame is a keyframe, keyframes are matched
+    exhaustively."""
+    hloc_features: str = "superpoint_aachen"
+    """hloc backend: feature configuration name."""
+    hloc_matcher: str = "superpoint+lightglue"
+    """hloc backend: matcher configuration name."""
+    camera_model: Literal["SIMPLE_PINHOLE", "PINHOLE"] = "SIMPLE_PINHOLE"
+    """Camera model when the focal length is estimated (pinhole, like SEQUENCE's K)."""
+    min_num_matches: int = 15
+    """Two frames count as overlapping with at least this many verified matches."""
+    init_min_num_inliers: int = 50
+    """Mapper: verified matches needed by the initial image pair (COLMAP's default, 100, suits large
+    images; object crops of a few hundred pixels have fewer features)."""
+    abs_pose_min_num_inliers: int = 20
+    """Mapper: 2D-3D inliers needed to register a further image."""
+    extrapolation_velocity_frames: int = 3
+    """Unregistered frames at the start or end of the clip continue the object's motion at constant
+    velocity (estimated over this many registered frames) instead of copying the nearest pose."""
+    pose_outlier_deg: float = 5.0
+    """A registered frame whose rotation differs by more than this from what its neighbours predict
+    (their SLERP midpoint; constant velocity at the ends), and by more than ``pose_outlier_factor`` ×
+    the median such difference, is treated as unregistered (few or badly spread features give a
+    wrong PnP pose). 0 disables the test."""
+    pose_outlier_factor: float = 3.0
+    """See ``pose_outlier_deg``."""
+    min_registered_fraction: float = 0.3
+    """Fail when SfM registers fewer than this fraction of the frames."""
+    max_reprojection_px: float = 2.0
+    """Point trimming: drop 3D points with a larger mean reprojection error."""
+    min_track_length: int = 3
+    """Point trimming: drop 3D points seen in fewer frames."""
+    outlier_std: float = 2.5
+    """Point trimming: drop points farther from the median than this many robust standard deviations."""
+    sphere_fill: float = 0.9
+    """The trimmed cloud is scaled so that its farthest point lies at this radius (unit sphere)."""
+    num_threads: int = -1
+    """Threads of feature extraction, matching and mapping; -1: all cores."""
+    seed: int = 0
+    """Random seed of COLMAP's RANSAC and mapper."""
+
+
+@dataclass
+class AlignConfig:
+    """Step ``align``: HOLD's h, o, ho phases (hand translations; object scale and translations)."""
+
+    phases: tuple[str, ...] = ("h", "o", "ho")
+    """Phases run in order: ``h`` hand translations to 2D keypoints; ``o`` object scale and translations
+    (centroid contact, reprojection of the SfM points); ``ho`` both jointly with fingertip contact and
+    smoothness."""
+    iterations: int = 300
+    """Adam steps per phase."""
+    lr: float = 0.01
+    """Adam learning rate (metres, and log-scale for the object scale)."""
+    lr_final_factor: float = 0.05
+    """The learning rate decays (cosine) to this fraction of ``lr`` within each phase."""
+    kp2d_sigma_px: float = 10.0
+    """Geman-McClure scale of the hand 2D keypoint residuals (pixels)."""
+    obj2d_sigma_px: float = 5.0
+    """Geman-McClure scale of the object point reprojection residuals (pixels)."""
+    weight_kp2d: float = 1.0
+    """Weight of the hand 2D keypoint term."""
+    weight_obj2d: float = 1.0
+    """Weight of the object reprojection term (projections of the SfM points at the SfM poses)."""
+    weight_centroid: float = 0.1
+    """Weight of HOLD's coarse contact: L1 distance of the hand-vertex and object-point centroids."""
+    centroid_scale_m: float = 0.05
+    """Centroid distance (metres) at which the coarse-contact term reaches 1."""
+    scale_search_steps: int = 41
+    """Phase ``ho`` starts with a search of the object scale on this many log-spaced values."""
+    scale_search_range: float = 2.0
+    """The scale search spans the current scale divided and multiplied by this factor."""
+    weight_contact: float = 1.0
+    """Weight of the fingertip contact term (phase ``ho``)."""
+    contact_sigma_m: float = 0.01
+    """Geman-McClure scale (metres) of the distances between fingertip vertices and the object points."""
+    contact_fingers: int = 3
+    """Contact: per frame, the fingers closest to the object (this many) are pulled onto it."""
+    weight_smooth: float = 1.0
+    """Weight of the temporal smoothness of the hand and object centroids (HOLD: phase ``ho``)."""
+    smooth_scale_m: float = 0.005
+    """Centroid acceleration (metres per frame²) at which the smoothness term reaches 1."""
+    weight_delta: float = 0.1
+    """Weight of the squared per-frame object offsets δ_t (SfM's trajectory is trusted up to its scale)."""
+    delta_scale_m: float = 0.01
+    """Offset (metres) at which the δ term reaches 1."""
+    weight_depth: float = 10.0
+    """Weight of the hinge keeping every object point in front of the camera."""
+    min_depth_m: float = 0.05
+    """Object points closer than this to the camera plane are penalised."""
+    contact_points: int = 1024
+    """Object points used by the 3D terms (a random subset, for speed)."""
+    contact_vertices_per_finger: int = 8
+    """Tip and pad vertices per finger used by the contact term (evenly spread, for speed)."""
+
+
+@dataclass
+class BuildConfig:
+    """Step ``build``: the SEQUENCE dir and an overlay video for a person to check."""
+
+    overlay: bool = True
+    """Write SEQ/overlay.mp4: the fitted hand mesh and the object points projected on the frames."""
+    overlay_fps: float = 10.0
+    """Frame rate of the overlay video."""
+    overlay_alpha: float = 0.6
+    """Opacity of the projected hand and object in the overlay."""
+    invalid_unregistered: bool = False
+    """Mark frames that SfM did not register (their object pose is interpolated) as invalid."""
+
+
+@dataclass
+class PreprocessConfig:
+    """Everything ``hold-preprocess`` does; see DESIGN.md §1 and §4."""
+
+    seed: int = 0
+    """Seed of every random choice (point subsets, fitting initialisation)."""
+    device: str = "cpu"
+    """Torch device for fitting and alignment (``cpu``, ``cuda``, ``auto``)."""
+    torch_threads: int = 1
+    """Torch CPU threads while preprocessing. Its tensors are small (tens of frames), where extra
+    threads cost more than they give (25× slower with 2 threads on a busy 2-core machine); 0 keeps
+    torch's default."""
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    frames: FramesConfig = field(default_factory=FramesConfig)
+    masks: MasksConfig = field(default_factory=MasksConfig)
+    hand: HandConfig = field(default_factory=HandConfig)
+    """Hand model (anny / mano) and its keypoint fitting (``hand.fit.*``)."""
+    hands: HandsConfig = field(default_factory=HandsConfig)
+    sfm: SfmConfig = field(default_factory=SfmConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
+
+
+def load_preprocess_config(
+    overrides: list[str] | None = None, path: str | Path | None = None
+) -> PreprocessConfig:
+    """Defaults, then a YAML file (optional), then ``key=value`` overrides; strict like ``hold.config``.
+
+    Raises:
+        ConfigError: an unknown key, a wrong type, an illegal choice or an unreadable file.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"preprocess config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    apply_overrides(data, overrides or [])
+    cfg = from_dict(PreprocessConfig, data)
+    bad = [p for p in cfg.align.phases if p not in ("h", "o", "ho")]
+    if bad:
+        raise ConfigError(f"align.phases: unknown phase(s) {bad}; phases are h, o, ho")
+    return cfg
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``; anything else unchanged."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
