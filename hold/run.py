@@ -36,10 +36,21 @@ class RunDir:
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
-    config_path = property(lambda self: self.root / "config.yaml")
-    meta_path = property(lambda self: self.root / "run.json")
-    state_path = property(lambda self: self.root / "state.json")
-    logs = property(lambda self: self.root / "logs")
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
 
     def stage_dir(self, stage: int) -> Path:
         return self.root / f"stage{stage}"
