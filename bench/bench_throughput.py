@@ -1,0 +1,94 @@
+"""Training throughput (rays/s, samples/s) of presets, measured in the same run on the same machine.
+
+Each preset trains a few steps on the demo oracle sequence after one warm-up step; the median step
+time gives rays/s and samples/s (samples: every point the nodes and the background evaluate for
+rendering, sampler evaluations excluded). Writes JSON with the ratio of each preset to the first.
+
+    python bench/bench_throughput.py --presets paper fast --steps 3 --out bench/results/throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from hold.config import load_config
+from hold.data.sequence import read_sequence
+from hold.data.synthetic import generate
+from hold.system import HoldSystem
+from hold.utils.io import write_json
+
+
+def measure(preset: str, seq, steps: int, overrides: list[str]) -> dict:
+    cfg = load_config(preset, overrides)
+    system = HoldSystem(cfg, seq, None, steps + 1)
+    optimizer = system.configure_optimizers()
+    times, samples = [], []
+    for step in range(steps + 1):
+        generator = system._generator(step)
+        start = time.perf_counter()
+        batch = system.rays.sample(generator)
+        out = system.model(batch, generator)
+        loss = system.compute_losses(batch, out, step, generator).total
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        elapsed = time.perf_counter() - start
+        if step > 0:  # the first step pays for one-off allocations
+            times.append(elapsed)
+            node_samples = sum(n.weights.numel() for n in out.render.nodes)
+            samples.append(node_samples + len(batch) * cfg.model.background.num_samples)
+    median = statistics.median(times)
+    rays = cfg.rays.frames_per_step * cfg.rays.rays_per_frame
+    return {
+        "preset": preset,
+        "rays_per_step": rays,
+        "samples_per_step": int(statistics.median(samples)),
+        "step_seconds": [round(t, 3) for t in times],
+        "median_step_seconds": round(median, 3),
+        "rays_per_second": round(rays / median, 1),
+        "samples_per_second": round(statistics.median(samples) / median, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["paper", "fast"])
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument(
+        "--data", type=Path, default=None, help="dir holding seq/ of the demo (made if missing)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench/results/throughput.json"))
+    args = parser.parse_args()
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    data = args.data or Path(tempfile.mkdtemp(prefix="hold_bench_"))
+    if not (data / "seq" / "sequence.json").is_file():
+        generate(data / "raw", preset="demo", seed=0, oracle=data / "seq")
+    seq = read_sequence(data / "seq")
+    results = [measure(p, seq, args.steps, []) for p in args.presets]
+    base = results[0]
+    for r in results:
+        r["rays_per_second_vs_" + base["preset"]] = round(r["rays_per_second"] / base["rays_per_second"], 2)
+        r["samples_per_second_vs_" + base["preset"]] = round(
+            r["samples_per_second"] / base["samples_per_second"], 2
+        )
+    write_json(
+        args.out,
+        {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
+            "load_average_at_start": os.getloadavg()[0],
+            "results": results,
+        },
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
