@@ -82,15 +82,93 @@ class MasksConfig:
 
 
 @dataclass
-class HandsConfig:
-    """Step ``hands``: hand-model parameters from external keypoint estimates."""
+class MediapipeConfig:
+    """Backend ``mediapipe`` of step ``hands``: mediapipe 0.10.21's bundled hand tracker, run in its own
+    environment (``make mediapipe-env``) by a worker process (``preprocess/mediapipe/``)."""
 
-    backend: Literal["import"] = "import"
-    """``import``: RAW/hands.npz (2D keypoints with confidence, optional root-relative 3D keypoints)."""
+    python: str = ""
+    """Python of the mediapipe environment. Empty: $HOLD_MEDIAPIPE_PYTHON, else the repository's
+    .venv-mediapipe/bin/python (made by ``make mediapipe-env``)."""
+    running_mode: Literal["video", "image"] = "video"
+    """``video``: frames in order, each hand tracked from the previous frame's landmarks (palm detection
+    only when the track is lost); ``image``: every frame detected on its own."""
+    detection_fallback: bool = True
+    """Video mode: a frame where tracking finds no hand is detected again as a still image."""
+    max_num_hands: int = 2
+    """Hands mediapipe looks for per frame (candidates for the right/left assignment)."""
+    model_complexity: Literal[0, 1] = 1
+    """Landmark model: 1 hand_landmark_full.tflite, 0 hand_landmark_lite.tflite."""
+    min_detection_confidence: float = 0.5
+    """Palm-detection score needed to start a hand."""
+    min_tracking_confidence: float = 0.5
+    """Hand-presence score needed to keep tracking a hand (video mode); below it, palm detection runs."""
+    fallback_min_detection_confidence: float = 0.1
+    """Palm-detection score needed by the detection fallback (a frame the tracker found empty). Low: the
+    size test (``min_relative_size``), the side assignment and the fit's residual test reject what is
+    not the hand (on the demo, 0.1 finds the first two frames with a 6 px median error, 0.5 neither)."""
+    upscale_to: int = 0
+    """Frames are enlarged (bicubic) so that their longer side is at least this many pixels; 0 keeps
+    them. The keypoints are returned in frame pixels either way."""
+    pad_fraction: float = 0.0
+    """A black border of this fraction of the longer side is added around each frame (helps the palm
+    detector with hands cut by the image edge)."""
+    mirrored: bool = False
+    """The video is mirrored (a selfie camera). mediapipe's handedness labels assume a mirrored image, so
+    for an ordinary camera (False) its "Left" is the right hand."""
+    sides: Literal["auto", "right", "left", "both"] = "auto"
+    """Hands to output. ``auto``: each side that is assigned in at least ``min_side_fraction`` of the
+    frames."""
+    min_side_fraction: float = 0.2
+    """``sides=auto``: a side is kept when it is assigned in at least this fraction of the frames."""
+    min_handedness: float = 0.5
+    """A detection is assigned to a side, all else equal, when mediapipe's probability of that side
+    exceeds this (the cost of leaving a side empty is −log of it)."""
+    weight_motion: float = 1.0
+    """Side assignment: weight of the keypoint motion between consecutive frames of one side."""
+    motion_scale: float = 0.5
+    """Side assignment: mean keypoint motion, in hand sizes (2D box diagonals), that costs
+    ``weight_motion``."""
+    track_change_cost: float = 2.0
+    """Side assignment: cost of letting go of a side's hand that goes on in the next frame (moves by less
+    than ``motion_scale`` hand sizes); makes a side follow its hand through frames whose handedness
+    label flips, as long as the probability of its side stays above min_handedness · exp(−this)
+    (7 % with the defaults)."""
+    duplicate_iou: float = 0.5
+    """Two detections in one frame whose keypoint boxes overlap by more than this IoU are one hand
+    (the lower-scored one is dropped)."""
+    min_relative_size: float = 0.5
+    """Detections whose 2D keypoint box (diagonal) is smaller than this fraction of the clip's median
+    are dropped: the detection fallback's false positives on texture are small."""
+    use_world_landmarks: bool = False
+    """Fit to mediapipe's metric 3D landmarks (root-relative) as well as to the 2D keypoints. They are
+    written to hands.npz either way; off by default because on the demo they are 37 mm from gt (the
+    2D keypoints 6 px) and fitting to them raised the MPJPE from 26 to 34 mm."""
+    timeout_s: float = 0.0
+    """Give up on the worker after this many seconds; 0 waits as long as it takes."""
+
+    def __post_init__(self) -> None:
+        if self.max_num_hands < 1:
+            raise ValueError(f"max_num_hands must be ≥ 1, found {self.max_num_hands}")
+        if not 0.0 < self.min_handedness < 1.0:
+            raise ValueError(f"min_handedness must lie in (0, 1), found {self.min_handedness}")
+        if self.motion_scale <= 0.0:
+            raise ValueError(f"motion_scale must be > 0, found {self.motion_scale}")
+
+
+@dataclass
+class HandsConfig:
+    """Step ``hands``: hand-model parameters fitted to 2D/3D keypoint estimates."""
+
+    backend: Literal["import", "mediapipe"] = "import"
+    """``import``: RAW/hands.npz (2D keypoints with confidence, optional root-relative 3D keypoints) from
+    an external estimator; ``mediapipe``: estimated here by mediapipe's hand tracker in its own
+    environment (``make mediapipe-env``), written in the same layout to work/hands/mediapipe/hands.npz."""
     max_residual_px: float = 12.0
     """Frames whose mean 2D keypoint residual after fitting exceeds this (pixels) are marked invalid."""
     min_keypoints: int = 6
     """Frames with fewer keypoints above ``hand.fit.min_confidence`` are not fitted (invalid)."""
+    mediapipe: MediapipeConfig = field(default_factory=MediapipeConfig)
+    """Settings of the ``mediapipe`` backend."""
 
 
 @dataclass

@@ -1,7 +1,11 @@
-"""Step ``hands``: hand-model parameters from external keypoint estimates (backend ``import``).
+"""Step ``hands``: hand-model parameters fitted to keypoint estimates.
 
-RAW/hands.npz holds, per hand, 2D keypoints with confidences, optionally root-relative 3D keypoints
-and a per-frame validity flag (DESIGN.md §4), e.g. dumped from HaMeR, like HOLD's hand initialisation.
+Backend ``import``: RAW/hands.npz holds, per hand, 2D keypoints with confidences, optionally
+root-relative 3D keypoints and a per-frame validity flag (DESIGN.md §4), e.g. dumped from HaMeR, like
+HOLD's hand initialisation. Backend ``mediapipe`` (``preprocess.mediapipe``) estimates the same arrays
+on the frames with mediapipe's bundled hand tracker, in its own environment, and writes them to
+``work/hands/mediapipe/hands.npz``.
+
 The hand layer's keypoint fitting (``hold.hand.fitting``) turns them into model parameters. Frames the
 estimator missed, frames with too few confident keypoints and frames whose mean 2D residual after
 fitting exceeds ``hands.max_residual_px`` are invalid; their parameters are filled in by SLERP of the
@@ -49,6 +53,24 @@ def read_hand_estimates(raw: Path, info: FramesInfo) -> dict[str, dict[str, np.n
         raise PreprocessError(
             STEP, "hands.backend=import needs RAW/hands.npz (DESIGN.md §4: right.kp2d (T, 21, 3), …)", path
         )
+    out = load_hands_npz(path, info.num_input_frames)
+    idx = np.asarray(info.source_indices)
+    for entry in out.values():
+        for key in list(entry):
+            entry[key] = entry[key][idx].copy()
+        entry["kp2d"][..., :2] = info.map_pixels(entry["kp2d"][..., :2])
+    return out
+
+
+def load_hands_npz(path: Path, n: int) -> dict[str, dict[str, np.ndarray]]:
+    """A hands.npz (DESIGN.md §4) of ``n`` frames, checked, as stored.
+
+    Returns:
+        side → {"kp2d" (n, 21, 3), "kp3d" (n, 21, 3) or absent, "valid" (n,) bool}.
+
+    Raises:
+        PreprocessError: unreadable file, bad shapes, a frame count that differs.
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -60,8 +82,6 @@ def read_hand_estimates(raw: Path, info: FramesInfo) -> dict[str, dict[str, np.n
             STEP, "key 'right.kp2d' (or 'left.kp2d') is missing, expected shape (T, 21, 3)", path
         )
     out = {}
-    n = info.num_input_frames
-    idx = np.asarray(info.source_indices)
     for side in sides:
         kp2d = np.asarray(arrays[f"{side}.kp2d"], np.float64)
         if kp2d.ndim != 3 or kp2d.shape[1:] != (NUM_KEYPOINTS, 3):
@@ -79,15 +99,14 @@ def read_hand_estimates(raw: Path, info: FramesInfo) -> dict[str, dict[str, np.n
             raise PreprocessError(
                 STEP, f"key '{side}.valid': expected shape ({n},), found {valid.shape}", path
             )
-        entry = {"kp2d": kp2d[idx].copy(), "valid": valid[idx].astype(bool)}
-        entry["kp2d"][..., :2] = info.map_pixels(entry["kp2d"][..., :2])
+        entry = {"kp2d": kp2d, "valid": valid.astype(bool)}
         if f"{side}.kp3d" in arrays:
             kp3d = np.asarray(arrays[f"{side}.kp3d"], np.float64)
             if kp3d.shape != (n, NUM_KEYPOINTS, 3):
                 raise PreprocessError(
                     STEP, f"key '{side}.kp3d': expected shape ({n}, 21, 3), found {kp3d.shape}", path
                 )
-            entry["kp3d"] = kp3d[idx]
+            entry["kp3d"] = kp3d
         out[side] = entry
     return out
 
@@ -164,13 +183,26 @@ def run_hands(
     camera: CameraConfig,
     device: str,
 ) -> dict:
-    """Fit every hand in RAW/hands.npz and write ``hands.npz`` and ``hands.json``; returns the summary."""
+    """Fit every hand (RAW/hands.npz, or mediapipe's estimates) and write ``hands.npz`` and ``hands.json``;
+    returns the summary."""
     info = FramesInfo.load(frames_dir / "frames.json")
     K = info.intrinsics()
     K = K if K is not None else default_intrinsics(info.image_size, camera.default_fov_deg)
-    estimates = read_hand_estimates(raw, info)
+    summary: dict = {"backend": cfg.backend}
+    if cfg.backend == "mediapipe":
+        from preprocess.mediapipe import estimate_hands
+
+        path, summary["mediapipe"] = estimate_hands(
+            frames_dir, info.num_frames, out / "mediapipe", cfg.mediapipe
+        )
+        estimates = load_hands_npz(path, info.num_frames)
+        if not cfg.mediapipe.use_world_landmarks:
+            for est in estimates.values():
+                est.pop("kp3d", None)
+    else:
+        estimates = read_hand_estimates(raw, info)
     arrays: dict[str, np.ndarray] = {"K": K}
-    summary: dict = {"sides": list(estimates), "hand_model": hand_cfg.model}
+    summary |= {"sides": list(estimates), "hand_model": hand_cfg.model}
     for side, est in estimates.items():
         fitted = fit_side(side, est, K, hand_cfg, cfg, device)
         arrays |= {f"{side}.{k}": np.asarray(v) for k, v in fitted.items()}

@@ -1,0 +1,159 @@
+"""Benchmark of the ``mediapipe`` hand backend on the synthetic demo's rendered frames, against gt.
+
+    .venv/bin/python bench/bench_mediapipe.py [--raw RAW] [--work DIR] [--out bench/results/mediapipe.json]
+                                              [--compare-import] [key=value …]
+
+Needs the mediapipe environment (``make mediapipe-env``). Generates the demo RAW dir (``hold-synth
+--preset demo --seed 0``) when ``--raw`` is not given, runs the preprocessing steps ``frames`` and
+``hands`` with ``hands.backend=mediapipe`` (and ``--redo``) and writes (JSON):
+
+* ``detection_rate``            target ≥ 0.80: frames where the right hand got a detection
+* ``kp2d_err_px_median``        target ≤ 6 px: median over the keypoints of those frames of the
+                                distance between mediapipe's 2D keypoints and the projected gt joints
+* ``mpjpe_mm``                  target ≤ 20 mm: root-relative MPJPE of the fitted hand, all frames
+                                (frames without a detection are interpolated, as the pipeline does)
+
+plus diagnostics: the MPJPE over detected frames, the error of mediapipe's own root-relative world
+landmarks, per-keypoint 2D errors, timings, and (``--compare-import``) the same fit to the emulated
+``import`` estimates of the RAW dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hold.data.sequence import read_ground_truth  # noqa: E402
+from hold.eval.metrics import mpjpe_mm  # noqa: E402
+from hold.utils.io import write_json  # noqa: E402
+from hold.utils.logging import setup_logging  # noqa: E402
+from preprocess.config import load_preprocess_config  # noqa: E402
+from preprocess.frames import FramesInfo  # noqa: E402
+from preprocess.mediapipe import MAKE_COMMAND, environment_ready  # noqa: E402
+from preprocess.pipeline import run_pipeline  # noqa: E402
+
+TARGETS = {
+    "detection_rate": (">=", 0.80),
+    "kp2d_err_px_median": ("<=", 6.0),
+    "mpjpe_mm": ("<=", 20.0),
+}
+SIDE = "right"
+
+
+def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(..., 3) camera frame → (..., 2) pixels."""
+    uvw = points @ K.T
+    return uvw[..., :2] / uvw[..., 2:3]
+
+
+def evaluate(seq: Path, raw: Path) -> dict:
+    """Accuracy of step ``hands``' output in SEQ/work against RAW/gt (frames as kept by step frames)."""
+    work = seq / "work"
+    info = FramesInfo.load(work / "frames" / "frames.json")
+    gt = read_ground_truth(raw / "gt").joints[SIDE][np.asarray(info.source_indices)]
+    with np.load(work / "hands" / "hands.npz") as f:
+        fitted = {k: f[k] for k in f.files}
+    K = fitted["K"]
+    out: dict = {"num_frames": int(len(gt))}
+    mp_file = work / "hands" / "mediapipe" / "hands.npz"
+    if mp_file.is_file():
+        with np.load(mp_file) as f:
+            est = {k: f[k] for k in f.files}
+        det = est[f"{SIDE}.valid"]
+        err2d = np.linalg.norm(est[f"{SIDE}.kp2d"][..., :2] - project(gt, K), axis=-1)[det]  # (D, 21)
+        world = est[f"{SIDE}.kp3d"][det]
+        gt_rel = (gt - gt[:, :1])[det]
+        out |= {
+            "detection_rate": round(float(det.mean()), 4),
+            "frames_detected": int(det.sum()),
+            "kp2d_err_px_median": round(float(np.median(err2d)), 3) if det.any() else None,
+            "kp2d_err_px_mean": round(float(err2d.mean()), 3) if det.any() else None,
+            "kp2d_err_px_per_keypoint_median": np.round(np.median(err2d, 0), 2).tolist()
+            if det.any()
+            else None,
+            "world_landmarks_mpjpe_mm": round(float(np.linalg.norm(world - gt_rel, axis=-1).mean() * 1e3), 2)
+            if det.any()
+            else None,
+        }
+    valid = fitted[f"{SIDE}.valid"]
+    out |= {
+        "mpjpe_mm": round(mpjpe_mm(fitted[f"{SIDE}.keypoints"], gt), 3),
+        "mpjpe_mm_fit_valid_frames": round(mpjpe_mm(fitted[f"{SIDE}.keypoints"], gt, valid), 3),
+        "fit_valid_frames": int(valid.sum()),
+        "fit_residual_px_median": round(float(np.nanmedian(fitted[f"{SIDE}.residual_px"])), 3),
+    }
+    if "detection_rate" in out:
+        out["mpjpe_mm_detected_frames"] = round(
+            mpjpe_mm(fitted[f"{SIDE}.keypoints"], gt, est[f"{SIDE}.valid"]), 3
+        )
+    return out
+
+
+def run(raw: Path, seq: Path, overrides: list[str]) -> tuple[dict, dict]:
+    """Steps frames + hands with the overrides; returns (metrics, seconds per step)."""
+    cfg = load_preprocess_config(overrides)
+    result = run_pipeline(raw, seq, steps=["frames", "hands"], redo=True, cfg=cfg)
+    return evaluate(seq, raw), {k: round(v, 2) for k, v in result.ran.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--raw", type=Path, default=None, help="RAW dir (default: generate the demo preset)")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "hold-bench-mediapipe")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mediapipe.json")
+    parser.add_argument("--compare-import", action="store_true", help="also fit the RAW dir's hands.npz")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="preprocess config overrides")
+    args = parser.parse_args(argv)
+    if not environment_ready(load_preprocess_config(args.overrides).hands.mediapipe):
+        print(f"bench_mediapipe: the mediapipe environment is missing; run `{MAKE_COMMAND}`", file=sys.stderr)
+        return 2
+    setup_logging()
+    timings: dict[str, float] = {}
+    raw = args.raw
+    if raw is None:
+        from hold.data.synthetic.generate import generate
+
+        raw = args.work / "raw"
+        if not (raw / "gt" / "gt.npz").is_file():
+            start = time.perf_counter()
+            generate(raw, preset="demo", seed=0)
+            timings["generate_demo_raw"] = round(time.perf_counter() - start, 2)
+    overrides = ["hands.backend=mediapipe", *args.overrides]
+    metrics, seconds = run(raw, args.work / "seq", overrides)
+    done = json.loads((args.work / "seq" / "work" / "hands" / "done.json").read_text())
+    report = {
+        "benchmark": "mediapipe hand backend on the synthetic demo frames (seed 0)",
+        "raw": str(raw),
+        "image_size": FramesInfo.load(args.work / "seq" / "work" / "frames" / "frames.json").image_size,
+        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "seconds": seconds | timings,
+        "mediapipe": done["summary"].get("mediapipe"),
+        "metrics": metrics,
+        "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
+        "met": {
+            k: metrics.get(k) is not None
+            and bool({">=": np.greater_equal, "<=": np.less_equal}[op](metrics[k], v))
+            for k, (op, v) in TARGETS.items()
+        },
+        "overrides": overrides,
+    }
+    if args.compare_import:
+        imp, imp_seconds = run(raw, args.work / "seq-import", ["hands.backend=import", *args.overrides])
+        report["import_backend"] = {"metrics": imp, "seconds": imp_seconds}
+    write_json(args.out, report)
+    print(json.dumps(report, indent=2))
+    return 0 if all(report["met"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
