@@ -18,8 +18,10 @@ import yaml
 
 from hold.data.rays import RaySamplingConfig
 from hold.eval.config import EvalConfig
+from hold.export.config import ExportConfig
 from hold.hand.config import HandConfig
 from hold.model.config import ModelConfig
+from hold.refine.config import RefineConfig
 from hold.render.config import RenderConfig
 from hold.system_config import LossConfig, OptimConfig, TrainConfig
 from hold.utils.io import write_text
@@ -56,7 +58,11 @@ class HoldConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    """Stage 2: pose refinement (HOLD §3.3–3.4)."""
     eval: EvalConfig = field(default_factory=EvalConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    """`hold-export`: meshing resolutions, renders, preview video, glTF scene."""
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 

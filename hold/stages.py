@@ -1,7 +1,9 @@
 """The three-stage run of `hold-train` (DESIGN.md §1): pretrain → refine poses → retrain, resumable.
 
 Every stage writes into ``RUN/stage<k>/``; a finished stage is recorded in ``RUN/state.json`` and skipped
-when the run is started again, and a stage that was interrupted resumes from its last checkpoint.
+when the run is started again, and a stage that was interrupted resumes from its last checkpoint
+(stages 1 and 3: Lightning's ``ckpts/last.ckpt``; stage 2: ``progress.pt`` after each chunk).
+Stage 3 re-initialises the networks and latent codes and trains on stage 2's refined poses.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from hold.config import HoldConfig
 from hold.data.sequence import Sequence, read_sequence
 from hold.geometry.mesh import EmptySurfaceError
+from hold.refine.stage import REFINED_POSES, run_refinement, with_refined_poses
 from hold.run import RunDir
 from hold.system import HoldSystem
 from hold.utils.io import atomic_open
@@ -27,7 +30,7 @@ STAGE_NAMES = {1: "pretrain", 2: "pose refinement", 3: "retrain"}
 
 
 class StageNotAvailableError(RuntimeError):
-    """A stage that this version of hold cannot run."""
+    """A stage that this version of hold cannot run (kept for callers; every stage runs now)."""
 
 
 def run_stages(sequence_dir: Path, run_dir: Path, cfg: HoldConfig, stages: list[int]) -> RunDir:
@@ -40,10 +43,6 @@ def run_stages(sequence_dir: Path, run_dir: Path, cfg: HoldConfig, stages: list[
         stages: subset of 1, 2, 3 in order.
     """
     seq = read_sequence(sequence_dir)
-    if 2 in stages:
-        raise StageNotAvailableError(
-            "stage 2 (pose refinement) is not implemented in this version; run --stages 1 (or 1,3)"
-        )
     run = RunDir.create(run_dir, cfg, sequence_dir)
     setup_logging(run.logs / "hold.log", cfg.logging.console_level)
     log.info("run dir: %s (config: %s)", run.root, run.config_path)
@@ -51,10 +50,25 @@ def run_stages(sequence_dir: Path, run_dir: Path, cfg: HoldConfig, stages: list[
         if stage in run.completed_stages():
             log.info("stage %d (%s) already finished: skipped", stage, STAGE_NAMES[stage])
             continue
-        steps = cfg.train.stage1_steps if stage == 1 else cfg.train.stage3_steps
-        info = train_stage(run, cfg, seq, stage, steps)
+        if stage == 2:
+            log.info("stage 2 (%s): outputs in %s", STAGE_NAMES[2], run.stage_dir(2))
+            info = run_refinement(run, cfg, seq)
+        elif stage == 1:
+            info = train_stage(run, cfg, seq, 1, cfg.train.stage1_steps)
+        else:
+            info = train_stage(run, cfg, stage3_sequence(run, seq), 3, cfg.train.stage3_steps)
         run.mark_stage_done(stage, info)
     return run
+
+
+def stage3_sequence(run: RunDir, seq: Sequence) -> Sequence:
+    """The sequence stage 3 trains on: ``seq`` with stage 2's refined poses when stage 2 finished."""
+    refined = run.stage_dir(2) / REFINED_POSES
+    if 2 in run.completed_stages() and refined.is_file():
+        log.info("stage 3: training on the refined poses of %s", refined)
+        return with_refined_poses(seq, refined)
+    log.warning("stage 3: stage 2 has not run in %s; training on the sequence's initial poses", run.root)
+    return seq
 
 
 def train_stage(run: RunDir, cfg: HoldConfig, seq: Sequence, stage: int, steps: int) -> dict:

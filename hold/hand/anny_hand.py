@@ -32,7 +32,7 @@ from torch import Tensor
 
 from hold.hand import anatomy
 from hold.hand.config import HandConfig
-from hold.hand.kinematics import linear_blend_skinning, special_procrustes
+from hold.hand.kinematics import linear_blend_skinning, rotvec_to_rotmat, special_procrustes
 from hold.hand.model import HandModel, HandOutput
 
 _JOINT_TYPES = ("wrist", "thumb_cmc", "thumb_mcp", "thumb_ip") + ("metacarpal", "mcp", "pip", "dip") * 4
@@ -94,6 +94,7 @@ class AnnyHand(HandModel):
     finger_bones = _FINGER_BONES
     palm_bones = (0, 1, 5, 9, 13, 17)
     distal_joints = (3, 7, 11, 15, 19)
+    finger_joints = ((1, 2, 3), (4, 5, 6, 7), (8, 9, 10, 11), (12, 13, 14, 15), (16, 17, 18, 19))
 
     def __init__(self, cfg: HandConfig | None = None, side: str = "right") -> None:
         super().__init__(side)
@@ -109,7 +110,8 @@ class AnnyHand(HandModel):
         if len(parents) != self.num_bones:
             raise RuntimeError(f"anny: expected {self.num_bones} hand bones, found {len(parents)}")
 
-        def buf(name: str, value: Tensor) -> None:
+        def buf(name: str, value: Tensor) -> None:  # copies: the loaded arrays are shared by all instances
+            value = value.detach().clone()
             self.register_buffer(name, value.to(dt) if value.is_floating_point() else value, persistent=False)
 
         buf("faces", data["faces"].long())
@@ -192,6 +194,8 @@ class AnnyHand(HandModel):
         """
         if betas.requires_grad:
             return self._rest_uncached(betas, with_vertices)
+        if betas.shape[0] > 1 and bool((betas == betas[:1]).all()):
+            betas = betas[:1]  # one shape repeated per frame: compute it once, broadcast later
         key = (betas.shape, betas.dtype, betas.device, with_vertices)
         cached = self._rest_cache
         if cached is not None and cached[0] == key and torch.equal(cached[1], betas):
@@ -253,14 +257,14 @@ class AnnyHand(HandModel):
         """
         b = global_orient.shape[0]
         p = self.parent_idx
-        k_rot = self.ref_relative @ roma.rotvec_to_rotmat(pose)  # (B, nb-1, 3, 3)
+        k_rot = self.ref_relative @ rotvec_to_rotmat(pose)  # (B, nb-1, 3, 3)
         # K_c translation: R_p^T (h_c − h_p), or U_0^T (h_c − h_0) for the root's children (zero)
         offsets = heads[:, 1:] - heads[:, p]
         k_t = (rot[:, p].transpose(-1, -2) @ offsets[..., None])[..., 0]
         k_t = torch.where((p == 0)[None, :, None], torch.zeros_like(k_t), k_t).expand(b, -1, -1)
         # chain W_c = W_p K_c one depth level at a time, bones in depth order (root first)
         k_rot, k_t = k_rot[:, self._order], k_t[:, self._order]
-        rots = [roma.rotvec_to_rotmat(global_orient)[:, None]]
+        rots = [rotvec_to_rotmat(global_orient)[:, None]]
         trans = [transl[:, None]]
         for first, last in self._level_slices[1:]:
             local = self._local_parent[first:last]

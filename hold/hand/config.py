@@ -56,16 +56,27 @@ class HandFitConfig:
     rigid_lr: float = 0.05
     """Learning rate of the rigid initialisation (radians and metres)."""
     num_fit_hypotheses: int = 4
-    """Best distinct rigid solutions per frame that are each fitted in full (pose included) before
-    the best is kept: resolves the mirror ambiguity of a nearly planar palm seen in 2D."""
+    """Best distinct rigid solutions per frame that are each fitted in full (with every pose start)
+    before one candidate per frame is chosen: a nearly planar palm seen in 2D has a mirror solution."""
     hypothesis_min_angle: float = 0.5
     """Radians between two rigid solutions for them to count as distinct hypotheses."""
     init_flexions: tuple[float, ...] = (0.0, 0.6)
     """Start poses of the hypothesis fit: every finger joint flexed by each of these angles (radians).
     A flexed start keeps the optimiser on the palm side of the 2D flexion ambiguity."""
-    hypothesis_iterations: int = 100
+    hypothesis_iterations: int = 60
     """Adam steps of the per-hypothesis full fit (frames independent, shape fixed)."""
-    iterations: int = 300
+    weight_select_motion: float = 1.0
+    """Weight of the keypoint motion between consecutive frames when choosing one hypothesis per
+    frame (dynamic programming over the chunk); 0 picks each frame's best alone."""
+    select_motion_scale: float = 0.01
+    """Mean keypoint motion between consecutive frames (metres) that costs as much as 1 of objective."""
+    shape_init_iterations: int = 100
+    """Adam steps fitting the betas to the median 3D bone lengths before anything else (needs 3D
+    keypoints; 0 disables). Starts the pose search at the right hand size, hence the right depth."""
+    propagation_rounds: int = 1
+    """Rounds that offer each frame its neighbours' solutions as new starts (refit, re-chosen by
+    continuity, smoothed fit again): frames stuck in a wrong local minimum follow their neighbours."""
+    iterations: int = 200
     """Adam steps of the full fit (orientation, pose, shape, translation)."""
     lr_orient: float = 0.02
     """Learning rate of ``global_orient`` (radians)."""
@@ -83,17 +94,18 @@ class HandFitConfig:
     """Robust penalty of the keypoint residuals: Geman-McClure, Cauchy (log) or plain squares."""
     robust_scale_px: float = 10.0
     """Scale of the robust 2D penalty in pixels: residuals much larger count less than quadratically."""
-    robust_scale_3d: float = 0.01
+    robust_scale_3d: float = 0.02
     """Scale of the robust 3D penalty in metres."""
     min_confidence: float = 0.05
     """2D keypoints with a lower confidence are ignored."""
     weight_2d: float = 1.0
     """Weight of the 2D reprojection term."""
     weight_3d: float = 1.0
-    """Weight of the root-relative 3D keypoint term (when 3D keypoints are given)."""
+    """Weight of the 3D keypoint term (when 3D keypoints are given). The root-relative input and the
+    model are compared about their centroids, which averages out the noise of the input's root."""
     weight_pose_prior: float = 0.01
     """Weight of the squared pose angles (pulls towards the natural zero pose)."""
-    pose_prior_axes: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    pose_prior_axes: tuple[float, float, float] = (1.0, 100.0, 10.0)
     """Relative prior weights of flexion, twist and spread (anatomical x, y, z): 2D keypoints barely
     observe twist, so a stronger pull keeps it near zero."""
     weight_wrist_prior: float = 1.0
@@ -103,9 +115,10 @@ class HandFitConfig:
     weight_joint_limits: float = 100.0
     """Weight of the squared excess of each joint angle beyond ``hand.joint_limits``."""
     weight_smooth: float = 0.1
-    """Weight of the temporal smoothness of the camera-frame keypoints between consecutive frames."""
+    """Weight of the temporal smoothness: the acceleration of the camera-frame keypoints."""
     smooth_scale: float = 0.005
-    """Keypoint displacement between frames (metres) at which the smoothness term reaches 1."""
+    """Keypoint acceleration (metres per frame², i.e. the change of the per-frame displacement) at
+    which the smoothness term reaches 1."""
     default_depth: float = 0.5
     """Initial wrist depth (metres) of frames with too few confident palm keypoints to measure it."""
     min_palm_keypoints: int = 3
@@ -116,6 +129,8 @@ class HandFitConfig:
 
 @dataclass
 class HandConfig:
+    """The hand model (``hand.*``): which model, inverse-LBS and contact settings, limits, fitting."""
+
     model: Literal["anny", "mano"] = "anny"
     """Hand model: the open Anny hand (default, ships with `pip install anny`) or MANO (user files)."""
     mano_dir: str = ""

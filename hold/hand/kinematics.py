@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+_SMALL_ANGLE_SQ = 1e-6  # rad²: below it sin θ/θ and (1 − cos θ)/θ² use their series (float32-exact)
+
 
 def special_procrustes(m: Tensor) -> Tensor:
     """Nearest rotation to each 3×3 matrix (…, 3, 3) by SVD (roma's eigen-solver is ~400× slower here)."""
@@ -25,13 +27,13 @@ def apply_affine(a: Tensor, p: Tensor) -> Tensor:
 
 def solve_affine(a: Tensor, p: Tensor) -> Tensor:
     """Inverse of ``apply_affine``: x with ``a[..., :3] x + a[..., 3] = p``, by the adjugate (Cramer)."""
-    m, r = a[..., :3], p - a[..., 3]
-    c0 = torch.linalg.cross(m[..., 1], m[..., 2])  # rows of the adjugate's transpose
-    c1 = torch.linalg.cross(m[..., 2], m[..., 0])
-    c2 = torch.linalg.cross(m[..., 0], m[..., 1])
-    det = (m[..., 0] * c0).sum(-1, keepdim=True)
-    # m^{-1} = [c0 c1 c2] / det with the c's as columns (m's rows being m[..., i])
-    return (c0 * r[..., 0:1] + c1 * r[..., 1:2] + c2 * r[..., 2:3]) / det
+    r0, r1, r2 = a[..., 0, :3], a[..., 1, :3], a[..., 2, :3]  # rows of the linear part
+    rhs = p - a[..., 3]
+    c0 = torch.linalg.cross(r1, r2)  # the inverse's columns, times the determinant
+    c1 = torch.linalg.cross(r2, r0)
+    c2 = torch.linalg.cross(r0, r1)
+    det = (r0 * c0).sum(-1, keepdim=True)
+    return (c0 * rhs[..., 0:1] + c1 * rhs[..., 1:2] + c2 * rhs[..., 2:3]) / det
 
 
 def linear_blend_skinning(points: Tensor, weights: Tensor, transforms: Tensor) -> Tensor:
@@ -54,3 +56,26 @@ def linear_blend_skinning(points: Tensor, weights: Tensor, transforms: Tensor) -
         out = x[0] @ t.transpose(0, 1).reshape(nb * 4, b * 3)  # one GEMM for the whole batch
         return out.view(n, b, 3).transpose(0, 1)
     return x @ t
+
+
+def rotvec_to_rotmat(v: Tensor) -> Tensor:
+    """Rodrigues' formula for axis-angle vectors (…, 3) → rotations (…, 3, 3), built element-wise.
+
+    ``R = (1 − b θ²) I + a [v]× + b v vᵀ`` with a = sin θ / θ and b = (1 − cos θ) / θ², switched to
+    their Taylor series near θ = 0 so that values and gradients stay exact there.
+    """
+    t2 = (v * v).sum(-1, keepdim=True)
+    small = t2 < _SMALL_ANGLE_SQ
+    t = torch.sqrt(torch.where(small, torch.ones_like(t2), t2))  # never sqrt(0): finite gradients
+    a = torch.where(small, 1.0 - t2 / 6.0, torch.sin(t) / t)
+    b = torch.where(
+        small, 0.5 - t2 / 24.0, (1.0 - torch.cos(t)) / torch.where(small, torch.ones_like(t2), t2)
+    )
+    x, y, z = v.unbind(-1)
+    a, b, c = a[..., 0], b[..., 0], (1.0 - b * t2)[..., 0]
+    rows = [
+        c + b * x * x, b * x * y - a * z, b * x * z + a * y,
+        b * x * y + a * z, c + b * y * y, b * y * z - a * x,
+        b * x * z - a * y, b * y * z + a * x, c + b * z * z,
+    ]  # fmt: skip
+    return torch.stack(rows, dim=-1).unflatten(-1, (3, 3))

@@ -54,6 +54,7 @@ class ManoHand(HandModel):
     finger_bones = _FINGER_JOINTS
     palm_bones = (0,)
     distal_joints = (14, 2, 5, 11, 8)
+    finger_joints = tuple(tuple(j - 1 for j in f) for f in _FINGER_JOINTS)
 
     def __init__(self, cfg: HandConfig | None = None, side: str = "right") -> None:
         super().__init__(side)

@@ -84,6 +84,8 @@ class HandModel(nn.Module, ABC):
         sealed_faces: (F + h, 3) LongTensor buffer; faces of the mesh with the wrist capped by a fan
             around one extra vertex per hole (see ``seal``).
         tip_vertex_ids: (5,) LongTensor buffer, the vertex used as each fingertip keypoint.
+        joint_frames: (J, 3, 3) buffer, each articulated joint's anatomical frame in canonical
+            coordinates, columns (flexion axis, bone axis, palm side).
     """
 
     side: str
@@ -96,11 +98,16 @@ class HandModel(nn.Module, ABC):
     sealed_faces: Tensor
     tip_vertex_ids: Tensor
 
-    # Per articulated joint: its joint type (a JointLimitsConfig field) and, for the contact
-    # regions, the skinning bones of each finger (base to tip) and of the palm.
     joint_types: tuple[str, ...]
+    """Per articulated joint, its type: a ``JointLimitsConfig`` field name."""
+    finger_joints: tuple[tuple[int, ...], ...]
+    """Indices (into ``pose``) of each finger's joints, thumb..little (Anny: metacarpal included)."""
+    distal_joints: tuple[int, ...]
+    """Index (into ``pose``) of each finger's distal joint, thumb..little."""
     finger_bones: tuple[tuple[int, ...], ...]
+    """Skinning bones of each finger, base to tip (the last is the distal phalanx)."""
     palm_bones: tuple[int, ...]
+    """Skinning bones of the palm."""
 
     def __init__(self, side: str) -> None:
         super().__init__()
@@ -201,7 +208,7 @@ class HandModel(nn.Module, ABC):
 
     def pose_to_anatomical(self, pose: Tensor) -> Tensor:
         """(B, J, 3) pose → axis-angle in each joint's anatomical frame (x flexion, y twist, z spread)."""
-        return torch.einsum("jki,bjk->bji", self._pose_frames, pose)
+        return torch.einsum("jik,bjk->bji", self._pose_frames, pose)
 
     def pose_limits(self, cfg: JointLimitsConfig) -> tuple[Tensor, Tensor]:
         """Lower and upper bounds (J, 3) of ``pose_to_anatomical(pose)``, mirrored for a left hand."""
@@ -214,7 +221,7 @@ class HandModel(nn.Module, ABC):
 
     def anatomical_to_pose(self, angles: Tensor) -> Tensor:
         """Inverse of ``pose_to_anatomical``: (B, J, 3) anatomical axis-angles → ``pose``."""
-        return torch.einsum("jik,bjk->bji", self._pose_frames, angles)
+        return torch.einsum("jki,bjk->bji", self._pose_frames, angles)
 
     def sample_pose(
         self, limits: JointLimitsConfig, n: int, generator: torch.Generator | None = None, scale: float = 1.0
@@ -233,7 +240,7 @@ class HandModel(nn.Module, ABC):
             joint_frames: (J, 3, 3) anatomical frame of each articulated joint in canonical
                 coordinates, columns (flexion axis, bone axis, palm side).
             pose_frames: (J, 3, 3) frames in which ``pose`` is expressed; ``pose_to_anatomical``
-                applies ``joint_frames^T · pose_frames``.
+                applies ``joint_frames^T · pose_frames`` (a world vector's components in the joint frame).
         """
         spec = HAND_MODEL_SPECS[self.name]
         if (spec.num_pose_joints, spec.num_betas) != (self.num_pose_joints, self.num_betas):
@@ -266,9 +273,6 @@ class HandModel(nn.Module, ABC):
         )
         self.register_buffer("_contact_ids", ids, persistent=False)
         self.register_buffer("_contact_labels", labels, persistent=False)
-
-    distal_joints: tuple[int, ...]
-    """Index (into ``pose``) of each finger's distal joint, thumb..little."""
 
     def _loops(self) -> list[Tensor]:
         return [getattr(self, f"_loop{i}") for i in range(self._num_loops)]

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from hold.hand.config import HandConfig
+from hold.hand.kinematics import apply_affine, solve_affine
 from hold.hand.model import HandModel, HandOutput
 
 
@@ -64,12 +65,14 @@ def knn_skinning_weights(
     weights, dists = [], []
     for start in range(0, points.shape[1], chunk):
         p = points[:, start : start + chunk]
-        d2 = torch.cdist(p, vertices).square()
-        d2k, idx = d2.topk(k, dim=-1, largest=False)  # sorted, nearest first
-        # subtract the nearest distance before exponentiating: same normalised kernel, no underflow
-        kernel = torch.softmax(-(d2k - d2k[..., :1]) / (2.0 * sigma**2), dim=-1)
+        # cdist's matrix-product form is fast but loses precision near zero: it only ranks the
+        # neighbours, whose distances are then recomputed exactly
+        idx = torch.cdist(p, vertices).topk(k, dim=-1, largest=False).indices  # (B, n, k)
+        near = torch.gather(vertices, 1, idx.flatten(1)[..., None].expand(-1, -1, 3)).view(*idx.shape, 3)
+        d2k = (near - p[:, :, None]).square().sum(-1)
+        kernel = torch.softmax(-d2k / (2.0 * sigma**2), dim=-1)
         weights.append((kernel[..., None] * vertex_weights[idx]).sum(dim=-2))
-        dists.append(d2k[..., 0].clamp_min(0.0).sqrt())
+        dists.append(d2k.min(dim=-1).values.sqrt())
     return torch.cat(weights, dim=1), torch.cat(dists, dim=1)
 
 
@@ -83,14 +86,12 @@ def blend_transforms(weights: Tensor, bone_transforms: Tensor) -> Tensor:
 
 def warp_to_posed(points: Tensor, weights: Tensor, bone_transforms: Tensor) -> Tensor:
     """Forward LBS: canonical points (B, N, 3) → posed points (B, N, 3)."""
-    a = blend_transforms(weights, bone_transforms)
-    return (a[..., :3] @ points[..., None])[..., 0] + a[..., 3]
+    return apply_affine(blend_transforms(weights, bone_transforms), points)
 
 
 def warp_to_canonical(points: Tensor, weights: Tensor, bone_transforms: Tensor) -> Tensor:
     """Inverse LBS: posed points (B, N, 3) → canonical points, inverting the blended transform."""
-    a = blend_transforms(weights, bone_transforms)
-    return torch.linalg.solve(a[..., :3], points - a[..., 3])
+    return solve_affine(blend_transforms(weights, bone_transforms), points)
 
 
 class HandDeformer(nn.Module):

@@ -1,0 +1,140 @@
+"""Evaluation of a RUN dir against its sequence's ground truth (`hold-eval`, DESIGN.md §6).
+
+Reads SEQ/gt/ (the SEQUENCE dir named in RUN/run.json) and the final model's reconstruction, runs the
+HOLD protocol (``hold.eval.evaluate``) and returns the metrics.json content. `hold-export` calls the
+same function on the meshes it exports, so EXPORT/metrics.json and RUN/metrics.json agree.
+
+Conventions: the predicted object mesh is in metres in the object frame (canonical units × scale), so
+its per-frame transform to the camera is ``[R_t | t_t]`` with unit scale; the GT mesh (gt/object.ply,
+metres) goes to the camera by gt.npz's ``object.R``, ``object.t``. Hand roots are joint ``root_index``
+of the predicted and GT joints.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trimesh
+
+import hold
+from hold.config import HoldConfig
+from hold.data.sequence import GroundTruth, read_ground_truth
+from hold.eval.evaluate import HandObjectSequence, evaluate, similarity_matrices
+from hold.export.final import FinalModel, load_final_model
+from hold.export.meshes import object_mesh
+from hold.utils.io import write_json
+from hold.utils.logging import get_logger
+
+log = get_logger("eval")
+
+METRICS_FILE = "metrics.json"
+HAND_SIDES = ("right", "left")
+
+
+class NoGroundTruthError(FileNotFoundError):
+    """The run's sequence has no gt/ dir: there is nothing to evaluate against."""
+
+
+def ground_truth_dir(final: FinalModel) -> Path:
+    return final.sequence_dir / "gt"
+
+
+def has_ground_truth(final: FinalModel) -> bool:
+    return ground_truth_dir(final).is_dir()
+
+
+def load_ground_truth(final: FinalModel) -> GroundTruth:
+    """SEQ/gt/ of the run, validated against the sequence's frame count."""
+    gt_dir = ground_truth_dir(final)
+    if not gt_dir.is_dir():
+        raise NoGroundTruthError(
+            f"{gt_dir}: missing; hold-eval needs ground truth (gt/gt.npz and gt/object.ply, DESIGN.md §3) "
+            f"in the run's sequence {final.sequence_dir}"
+        )
+    return read_ground_truth(gt_dir, num_frames=final.num_frames)
+
+
+def evaluate_reconstruction(
+    final: FinalModel,
+    gt: GroundTruth,
+    mesh: trimesh.Trimesh,
+    mesh_source: dict[str, Any],
+    joints: dict[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
+    """Metrics of the final model's reconstruction against ``gt``, as the metrics.json dict.
+
+    Args:
+        final: the loaded final model (gives the joints, object poses, valid frames, provenance).
+        gt: the sequence's ground truth.
+        mesh: the predicted canonical object mesh, metres (undecimated).
+        mesh_source: how ``mesh`` was made (recorded in the output).
+        joints: per side (T, 21, 3) predicted joints; None computes them from the model.
+    """
+    joints = final.joints() if joints is None else joints
+    sides = [s for s in HAND_SIDES if s in joints and s in gt.joints]
+    side = sides[0] if sides else None
+    R, t, _ = final.object_poses()
+    pred = HandObjectSequence(
+        joints=joints[side] if side else None,
+        object_mesh=mesh,
+        object_to_camera=similarity_matrices(R, t, 1.0),  # the mesh is already in metres
+        valid=np.asarray(final.seq.valid, bool),
+    )
+    gt_mesh = trimesh.load(gt.object_mesh_path, process=False, force="mesh")
+    target = HandObjectSequence(
+        joints=gt.joints[side] if side else None,
+        object_mesh=gt_mesh,
+        object_to_camera=similarity_matrices(gt.object_R, gt.object_t, 1.0),
+        valid=np.asarray(gt.valid, bool),
+    )
+    result = evaluate(pred, target, final.cfg.eval).to_dict()
+    result["reconstruction"] = {
+        **final.provenance(),
+        "hand_side": side,
+        "object_mesh": mesh_source,
+        "ground_truth": str(ground_truth_dir(final)),
+    }
+    result["hold_version"] = hold.__version__
+    result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return result
+
+
+def evaluate_run(run_dir: str | Path, cfg: HoldConfig | None = None) -> tuple[dict[str, Any], Path]:
+    """Evaluate a RUN dir and write RUN/metrics.json.
+
+    Args:
+        run_dir: the RUN dir.
+        cfg: the run's config with overrides (eval.*, export.object_mesh_resolution); None reads it.
+
+    Returns:
+        The metrics and the path written.
+
+    Raises:
+        NoGroundTruthError: the sequence has no gt/.
+    """
+    final = load_final_model(run_dir, cfg)
+    gt = load_ground_truth(final)
+    mesh, source = object_mesh(final, final.cfg.export)
+    log.info("evaluating stage %d of %s against %s", final.stage, final.run.root, ground_truth_dir(final))
+    metrics = evaluate_reconstruction(final, gt, mesh, source)
+    path = final.run.root / METRICS_FILE
+    write_json(path, metrics)
+    log.info("metrics: %s → %s", summary_line(metrics), path)
+    return metrics, path
+
+
+def summary_line(metrics: dict[str, Any]) -> str:
+    """``MPJPE 12.3 mm | CD 0.45 cm² | F5 40.1 % | F10 70.2 % | CD_h 3.2 cm²`` (— for missing values)."""
+    fmt = lambda v, unit, p=2: "—" if v is None else f"{v:.{p}f} {unit}"  # noqa: E731
+    return " | ".join(
+        [
+            f"MPJPE {fmt(metrics.get('mpjpe_mm'), 'mm', 1)}",
+            f"CD {fmt(metrics.get('cd_cm2'), 'cm²')}",
+            f"F5 {fmt(metrics.get('f5'), '%', 1)}",
+            f"F10 {fmt(metrics.get('f10'), '%', 1)}",
+            f"CD_h {fmt(metrics.get('cd_h_cm2'), 'cm²')}",
+        ]
+    )

@@ -1,0 +1,75 @@
+"""Configuration of `hold-export` (DESIGN.md §1, EXPORT dir): meshing, renders, preview video, scene."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass
+class ExportConfig:
+    object_mesh_resolution: int = 0
+    """Marching-cubes grid (points per side of the cube around the object's bounding sphere) of the
+    canonical object mesh. 0 reuses the mesh the final training stage saved (made at
+    ``train.final_mesh_resolution``), extracting at that resolution only when the stage saved none."""
+    hand_mesh_resolution: int = 96
+    """Marching-cubes grid (points per side) of the canonical hand mesh, over the cube around the hand
+    model's canonical vertices plus ``hand_mesh_margin_m``."""
+    hand_mesh_margin_m: float = 0.01
+    """Metres added on every side of the canonical hand model's bounding box before meshing the hand SDF."""
+    max_faces: int = 0
+    """Decimate every exported mesh to at most this many faces (quadric); 0 keeps marching cubes' meshes.
+    Metrics are always computed on the undecimated object mesh."""
+    render_frames: list[int] = field(default_factory=list)
+    """Frames rendered by the neural renderer (RGB + normal map + mesh overlay, as HOLD Fig. 1); empty:
+    ``num_render_frames`` frames evenly spaced over the valid frames."""
+    num_render_frames: int = 2
+    """How many frames to render when ``render_frames`` is empty (volume rendering is slow on a CPU)."""
+    render_stride: int = 4
+    """Pixel stride of the neural renders (1 = every pixel)."""
+    scene_frame: int = -1
+    """Frame whose posed hand and object meshes go into ``scene.glb``; -1: the first rendered frame."""
+    vertex_colors: bool = True
+    """Colour the meshes of ``scene.glb`` with the trained colour networks (otherwise plain colours)."""
+    video: bool = True
+    """Write ``renders/preview.mp4``: input | reconstructed meshes over the input | side view, per frame."""
+    video_fps: int = 10
+    """Frame rate of the preview video."""
+    video_frame_stride: int = 1
+    """Use every n-th frame of the sequence in the preview video."""
+    side_view_deg: float = 90.0
+    """Side view of the preview: the meshes turned by this angle about the camera's vertical axis through
+    their centre."""
+    overlay_alpha: float = 0.8
+    """Opacity of the mesh renders drawn over the input frame."""
+
+    def __post_init__(self) -> None:
+        _check(
+            self.object_mesh_resolution == 0 or self.object_mesh_resolution >= 8,
+            f"object_mesh_resolution must be 0 (reuse the stage's mesh) or >= 8, found {self.object_mesh_resolution}",
+        )
+        _check(
+            self.hand_mesh_resolution >= 8,
+            f"hand_mesh_resolution must be >= 8, found {self.hand_mesh_resolution}",
+        )
+        _check(
+            self.hand_mesh_margin_m >= 0, f"hand_mesh_margin_m must be >= 0, found {self.hand_mesh_margin_m}"
+        )
+        _check(self.max_faces >= 0, f"max_faces must be >= 0, found {self.max_faces}")
+        _check(
+            all(f >= 0 for f in self.render_frames), f"render_frames must be >= 0, found {self.render_frames}"
+        )
+        _check(self.num_render_frames >= 0, f"num_render_frames must be >= 0, found {self.num_render_frames}")
+        _check(self.render_stride >= 1, f"render_stride must be >= 1, found {self.render_stride}")
+        _check(self.scene_frame >= -1, f"scene_frame must be >= -1, found {self.scene_frame}")
+        _check(self.video_fps >= 1, f"video_fps must be >= 1, found {self.video_fps}")
+        _check(
+            self.video_frame_stride >= 1, f"video_frame_stride must be >= 1, found {self.video_frame_stride}"
+        )
+        _check(
+            0.0 <= self.overlay_alpha <= 1.0, f"overlay_alpha must be in [0, 1], found {self.overlay_alpha}"
+        )

@@ -1,0 +1,194 @@
+"""Canonical hand and object meshes of a final model, their posed copies per frame, and vertex colours.
+
+Units: the object mesh is returned in metres in the object frame (canonical units × scale), so a frame's
+camera-frame mesh is ``R_t x + t_t``; the hand mesh lives in the hand model's canonical (rest) space, in
+metres, and is posed by forward LBS with the frame's bone transforms (HOLD §3.2, hand node).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import trimesh
+
+from hold.export.config import ExportConfig
+from hold.export.final import FinalModel
+from hold.geometry.mesh import EmptySurfaceError, extract_mesh
+from hold.hand.model import HandOutput
+from hold.hand.skinning import knn_skinning_weights, warp_to_posed
+from hold.utils.logging import get_logger
+
+log = get_logger("export")
+
+STAGE_OBJECT_MESH = "object_canonical.ply"
+"""The canonical object mesh (canonical units) each training stage saves in its stage dir."""
+
+
+class ExportError(RuntimeError):
+    """Something the trained model cannot give (e.g. an SDF without a surface to mesh)."""
+
+
+@dataclass
+class CanonicalMeshes:
+    """Meshes in their canonical spaces, metres.
+
+    Attributes:
+        object: the object in its own frame: canonical units × scale (x_cam = R_t x + t_t).
+        object_source: how the object mesh was made (file reused, or marching-cubes resolution).
+        hands: per side, the hand in the hand model's canonical space.
+    """
+
+    object: trimesh.Trimesh
+    object_source: dict[str, object]
+    hands: dict[str, trimesh.Trimesh]
+
+
+def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, dict[str, object]]:
+    """The canonical object mesh in metres (largest component) and a note of how it was made.
+
+    With ``cfg.object_mesh_resolution == 0`` the mesh the final stage saved is reused (it was made by
+    the same marching cubes at ``train.final_mesh_resolution``); otherwise the SDF is meshed again.
+    """
+    saved = final.run.stage_dir(final.stage) / STAGE_OBJECT_MESH
+    resolution = cfg.object_mesh_resolution or final.cfg.train.final_mesh_resolution
+    if cfg.object_mesh_resolution == 0 and saved.is_file():
+        mesh = trimesh.load(saved, process=False, force="mesh")
+        source: dict[str, object] = {"file": str(saved.resolve()), "resolution": resolution}
+        log.info("object mesh: reusing %s", saved)
+    else:
+        log.info("object mesh: marching cubes at %d³", resolution)
+        try:
+            mesh = final.system.extract_object_mesh(resolution)
+        except EmptySurfaceError as e:
+            raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
+        source = {"file": None, "resolution": resolution}
+    _, _, scale = final.object_poses()
+    mesh = mesh.copy()
+    mesh.apply_scale(scale)
+    source["units"] = "metres (canonical units × object scale)"
+    return mesh, source
+
+
+def hand_canonical_vertices(final: FinalModel, side: str) -> torch.Tensor:
+    """(V, 3) rest mesh of the side's hand model for the final hand shape."""
+    node = final.model.hands[side]
+    betas = final.model.params.hands[side].betas.detach()
+    with torch.no_grad():
+        return node.hand_model.canonical_vertices(betas)
+
+
+def hand_mesh(final: FinalModel, side: str, cfg: ExportConfig) -> trimesh.Trimesh:
+    """Canonical hand mesh (metres): marching cubes of the hand SDF over the hand model's box + margin."""
+    node = final.model.hands[side]
+    verts = hand_canonical_vertices(final, side)
+    lo = verts.min(0).values - cfg.hand_mesh_margin_m
+    hi = verts.max(0).values + cfg.hand_mesh_margin_m
+    centre = (lo + hi) / 2
+    half = float((hi - lo).max()) / 2
+    log.info(
+        "hand mesh (%s): marching cubes at %d³ over a %.0f mm cube",
+        side,
+        cfg.hand_mesh_resolution,
+        2e3 * half,
+    )
+    try:
+        mesh = extract_mesh(lambda x: node.canonical_sdf(x + centre), (-half, half), cfg.hand_mesh_resolution)
+    except EmptySurfaceError as e:
+        raise ExportError(f"hand ({side}): {e}; the hand SDF has no surface around the hand model") from None
+    mesh.apply_translation(centre.numpy())
+    return mesh
+
+
+def canonical_meshes(final: FinalModel, cfg: ExportConfig) -> CanonicalMeshes:
+    """The object mesh and every hand's mesh of the final model."""
+    obj, source = object_mesh(final, cfg)
+    return CanonicalMeshes(obj, source, {side: hand_mesh(final, side, cfg) for side in final.model.hands})
+
+
+class HandPoser:
+    """Poses a canonical hand mesh per frame by forward LBS (HOLD §3.2, hand node).
+
+    Skinning weights come from the K nearest canonical hand-model vertices, as in
+    ``HandDeformer.to_posed``; they do not depend on the frame, so they are computed once here.
+
+    Args:
+        final: the model. side: hand side. mesh: canonical hand mesh (metres).
+    """
+
+    def __init__(self, final: FinalModel, side: str, mesh: trimesh.Trimesh) -> None:
+        self.final = final
+        self.side = side
+        deformer = final.model.hands[side].deformer
+        self.points = torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float32)[None]
+        with torch.no_grad():
+            self.weights, _ = knn_skinning_weights(
+                self.points,
+                hand_canonical_vertices(final, side),
+                deformer.model.skinning_weights,
+                deformer.k,
+                deformer.sigma,
+                deformer.chunk,
+            )
+
+    @torch.no_grad()
+    def __call__(self, frame: int) -> np.ndarray:
+        """Camera-frame vertices (N, 3) at ``frame``."""
+        posed: HandOutput = self.final.model.posed_hand(self.side, torch.tensor([frame]))
+        return warp_to_posed(self.points, self.weights, posed.bone_transforms)[0].numpy()
+
+
+def posed_hand(final: FinalModel, side: str, mesh: trimesh.Trimesh, frame: int) -> np.ndarray:
+    """Camera-frame vertices (N, 3) of the canonical hand ``mesh`` at one ``frame`` (see ``HandPoser``)."""
+    return HandPoser(final, side, mesh)(frame)
+
+
+def posed_object(mesh: trimesh.Trimesh, rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """Camera-frame vertices (N, 3) of the object mesh (metres, object frame) under one frame's pose."""
+    return np.asarray(mesh.vertices) @ np.asarray(rotation).T + np.asarray(translation)
+
+
+# ------------------------------------------------------------------------------------- vertex colours
+
+
+def _to_uint8(rgb: torch.Tensor) -> np.ndarray:
+    return (rgb.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def object_vertex_colors(final: FinalModel, mesh: trimesh.Trimesh, frame: int) -> np.ndarray:
+    """(N, 3) uint8 colours of the object mesh's vertices seen from the camera at ``frame``.
+
+    The object colour network takes the canonical point, its SDF gradient and feature, the viewing
+    direction and the frame's latent code, as in rendering (HOLD §3.2).
+    """
+    node = final.model.object
+    R, t, s = final.object_poses()
+    x_m = torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float32)
+    x_can = x_m / s
+    with torch.no_grad():
+        out = node.sdf_net.sdf_and_gradient(x_can)
+        x_cam = x_m @ torch.as_tensor(R[frame], dtype=torch.float32).T + torch.as_tensor(
+            t[frame], dtype=torch.float32
+        )
+        view = torch.nn.functional.normalize(x_cam, dim=-1)
+        latent = node.latents(torch.tensor([frame]))
+        return _to_uint8(node.color_net(x_can, out.gradient, view, out.feature, latent))
+
+
+def hand_vertex_colors(final: FinalModel, side: str, mesh: trimesh.Trimesh, posed: np.ndarray) -> np.ndarray:
+    """(N, 3) uint8 colours of the canonical hand mesh's vertices, viewed from the camera.
+
+    Args:
+        final: the model. side: hand side. mesh: canonical hand mesh (metres).
+        posed: (N, 3) the same vertices posed in the camera frame (for the viewing direction).
+    """
+    node = final.model.hands[side]
+    x_can = torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float32)
+    with torch.no_grad():
+        out = node.canonical_sdf_and_gradient(x_can, create_graph=False)
+        view = torch.nn.functional.normalize(torch.as_tensor(posed, dtype=torch.float32), dim=-1)
+        # The hand colour network reads the canonical point normalised into the unit sphere, as in
+        # HandNode.render_samples.
+        x_unit = (x_can - node.centre) / node.radius
+        return _to_uint8(node.color_net(x_unit, out.gradient, view, out.feature))

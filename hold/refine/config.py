@@ -1,0 +1,159 @@
+"""Configuration of stage 2, the hand–object pose refinement (HOLD §3.3–3.4, plus HOMan/HOnnotate terms)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hold.refine.raster import SoftRasterConfig
+
+ContactRegion = Literal["tips", "pads", "palm"]
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass
+class RefineLossConfig:
+    """Weights of the refinement terms; 0 switches a term off.
+
+    Metric residuals (contact gaps, penetration depths, translation differences) are measured in
+    units of ``RefineConfig.length_unit`` before squaring, so that a weight of 1 makes a residual of
+    one unit cost as much as a silhouette that misses its whole mask.
+    """
+
+    mask_hand: float = 1.0
+    """Hand silhouette vs the hand mask, ignoring object pixels (HOLD §3.4, occlusion-aware L_mask);
+    L1 normalised by the mask's area."""
+    mask_object: float = 1.0
+    """Object silhouette vs the object mask, ignoring hand pixels (HOLD §3.4)."""
+    contact: float = 0.5
+    """Squared gap between each contact region and its nearest object point (HOLD §3.4 L_contact)."""
+    penetration_hand: float = 1.0
+    """Squared depth of hand vertices inside the object, summed over vertices (beyond HOLD: HOMan)."""
+    penetration_object: float = 1.0
+    """Squared depth of object points inside the sealed hand, summed over points (beyond HOLD)."""
+    smooth_transl: float = 0.1
+    """Zeroth-order temporal smoothness: squared change of hand and object translations between
+    consecutive frames (HOnnotate, HOMan)."""
+    smooth_transl_accel: float = 1.0
+    """First-order temporal smoothness: squared change of the translation velocity."""
+    smooth_rot: float = 0.1
+    """Zeroth-order smoothness of hand and object rotations: squared Frobenius norm of R_t+1 − R_t."""
+    smooth_rot_accel: float = 1.0
+    """First-order smoothness of rotations: squared norm of R_t+1 R_tᵀ − R_t R_t−1ᵀ."""
+    shape_prior: float = 0.01
+    """Squared deviation of the hand shape β from its stage-1 value."""
+    scale_prior: float = 1.0
+    """Squared deviation of the log object scale from its stage-1 value."""
+    keypoints_2d: float = 1e-3
+    """Squared deviation (pixels of the full image) of the projected hand keypoints from their initial
+    projections: keeps the hand where the keypoint estimator put it in the image."""
+    keypoints_3d: float = 1.0
+    """Squared deviation of the root-relative hand keypoints from their initial positions: keeps the
+    hand's orientation and shape near the estimate (the refinement moves the hand, it does not re-fit
+    its pose)."""
+
+
+@dataclass
+class RefineConfig:
+    """Stage 2: object mesh from the stage-1 SDF, then per-frame pose refinement in two phases."""
+
+    mesh_resolution: int = 128
+    """Marching-cubes resolution of the object mesh extracted from the stage-1 SDF (HOLD §3.3)."""
+    mesh_faces: int = 3000
+    """Faces of the object mesh after decimation (rasterisation and contact use this mesh)."""
+    hand_raster_faces: int = 1000
+    """Faces of the decimated proxy of the sealed hand mesh that is rasterised (its vertices follow the
+    posed hand by barycentric interpolation); 0 rasterises the full sealed mesh."""
+    sdf_grid_resolution: int = 64
+    """Samples per axis of the object's canonical SDF grid (interpenetration, trilinear lookup)."""
+    hand_sdf_grid_resolution: int = 64
+    """Samples per axis of the sealed hand's canonical SDF grid."""
+    hand_sdf_padding: float = 0.02
+    """Metres added around the canonical hand's bounding box for its SDF grid."""
+    object_points: int = 4000
+    """Points sampled on the object mesh (canonical) for the contact term."""
+    penetration_object_points: int = 1000
+    """Of those, points tested for being inside the sealed hand."""
+    skinning_vertex_stride: int = 4
+    """Every k-th hand vertex is searched for the skinning weights of those points (inverse skinning
+    into the canonical hand; ``hand.skinning_*`` set K, σ and the range)."""
+    contact_regions: tuple[ContactRegion, ...] = ("tips",)
+    """Hand regions that should touch the object (``hand.contact_*`` define them): each finger's tip
+    (and pad) region is one contact region, the palm another."""
+    contact_max_distance: float = 0.03
+    """Regions farther than this (metres) from the object are taken to be out of contact and not
+    pulled; 0 pulls every region (HOLD)."""
+    length_unit: float = 0.01
+    """Metres per unit of the metric residuals (see ``RefineLossConfig``)."""
+    raster_size: int = 128
+    """Longest side, in pixels, of the silhouettes and masks compared (HOLD: 300)."""
+    raster: SoftRasterConfig = field(default_factory=lambda: SoftRasterConfig(sigma=0.25))
+    """Soft rasteriser settings (sharpness in pixels of the ``raster_size`` image, tiling, backend)."""
+    loss: RefineLossConfig = field(default_factory=RefineLossConfig)
+    """Term weights."""
+    optimize_hand_rot: bool = True
+    """Refine the hand's global orientation R_h."""
+    optimize_articulation: bool = False
+    """Refine the finger articulation too (HOLD keeps it fixed)."""
+    optimize_betas: bool = True
+    """Refine the hand shape β in phase 1 (kept fixed in phase 2)."""
+    optimize_scale: bool = True
+    """Refine the object scale s in phase 1 (kept fixed in phase 2)."""
+    phase1_frames: int = 10
+    """Phase 1: frames spread evenly over the sequence, optimised together for the shared β and s
+    (HOLD: 10). Their per-frame poses are then reset; phase 2 refines them."""
+    phase1_iterations: int = 500
+    """Maximum steps of phase 1 (HOLD: 500)."""
+    chunk_frames: int = 10
+    """Phase 2: consecutive frames optimised together (HOLD: 10)."""
+    phase2_iterations: int = 500
+    """Maximum steps per phase-2 chunk (HOLD: 500)."""
+    context_frames: int = 2
+    """Already refined frames before a chunk that enter its smoothness terms (fixed)."""
+    lr_rot: float = 1e-2
+    """Adam learning rate of the rotations (axis-angle, radians; HOLD: 1e-2 for everything)."""
+    lr_transl: float = 1e-3
+    """Learning rate of the translations (metres)."""
+    lr_pose: float = 1e-2
+    """Learning rate of the articulation (when optimised)."""
+    lr_betas: float = 1e-2
+    """Learning rate of the hand shape."""
+    lr_scale: float = 1e-2
+    """Learning rate of the log object scale."""
+    plateau_patience: int = 30
+    """Steps without a relative improvement of ``plateau_threshold`` before the learning rates are
+    multiplied by ``plateau_factor`` (HOLD: ReduceLROnPlateau, patience 30)."""
+    plateau_factor: float = 0.1
+    """Learning-rate decay on a plateau."""
+    plateau_threshold: float = 1e-4
+    """Relative loss decrease that counts as an improvement."""
+    min_lr_ratio: float = 1e-3
+    """Early stopping: a phase ends once its learning rates fall below this fraction of the start
+    (HOLD: 1e-5 / 1e-2)."""
+    log_every: int = 10
+    """Steps between scalar log rows."""
+    overlay: Literal["gif", "mp4", "none"] = "gif"
+    """Before/after overlay video written to RUN/stage2/."""
+    overlay_size: int = 192
+    """Height in pixels of each panel of the overlay."""
+    overlay_fps: float = 8.0
+    """Frames per second of the overlay."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where the refinement runs (``auto``: CUDA when available)."""
+    num_threads: int = 1
+    """CPU threads of torch during the refinement (restored afterwards); 0 keeps torch's setting. Its
+    small batched operations gain nothing from more threads, and on a busy machine lose up to 5×."""
+
+    def __post_init__(self) -> None:
+        _check(self.mesh_resolution >= 16, f"mesh_resolution must be >= 16, found {self.mesh_resolution}")
+        _check(self.mesh_faces >= 100, f"mesh_faces must be >= 100, found {self.mesh_faces}")
+        _check(self.raster_size >= 16, f"raster_size must be >= 16, found {self.raster_size}")
+        for name in ("phase1_frames", "chunk_frames", "object_points", "penetration_object_points"):
+            _check(getattr(self, name) >= 1, f"{name} must be >= 1, found {getattr(self, name)}")
+        _check(self.length_unit > 0, f"length_unit must be > 0, found {self.length_unit}")
+        _check(0 < self.plateau_factor < 1, f"plateau_factor must be in (0, 1), found {self.plateau_factor}")
+        _check(len(self.contact_regions) > 0, "contact_regions must name at least one region")

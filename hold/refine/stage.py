@@ -1,0 +1,220 @@
+"""Stage 2 of a run: load stage 1, refine the poses, write ``RUN/stage2/`` (DESIGN.md §1).
+
+```
+RUN/stage2/
+  refined.npz          the SEQUENCE v1 arrays (sequence.npz keys) with the refined poses, β and scale
+  residuals.json       per-frame residuals before/after, their means, and what each phase did
+  overlay.gif          stage-1 vs refined silhouettes over the input frames (or .mp4)
+  object_refine.ply    the canonical object mesh the refinement used (canonical units)
+  progress.pt          checkpoint after phase 1 and after each chunk (a killed run resumes from it)
+```
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hold.config import HoldConfig
+from hold.data.sequence import HandTrack, ObjectTrack, Sequence, SequenceError, sequence_arrays
+from hold.fields.sdf import SDFNetwork
+from hold.hand import build_hand_model
+from hold.params import FrameParams
+from hold.refine.diagnostics import frame_residuals
+from hold.refine.geometry import hand_geometry, object_geometry
+from hold.refine.optimize import RefineProgress, refine_poses
+from hold.refine.overlay import overlay_frames, silhouette_masks, write_video
+from hold.refine.targets import load_targets
+from hold.refine.terms import RefineProblem
+from hold.run import RunDir, RunDirError
+from hold.utils.io import atomic_open, write_json, write_npz
+from hold.utils.logging import RunLogger, get_logger
+
+log = get_logger("refine")
+
+REFINED_POSES = "refined.npz"
+RESIDUALS = "residuals.json"
+PROGRESS = "progress.pt"
+OBJECT_MESH = "object_refine.ply"
+
+
+def _subset(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _device(setting: str) -> torch.device:
+    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def load_stage1(run: RunDir, cfg: HoldConfig, seq: Sequence) -> tuple[FrameParams, SDFNetwork]:
+    """The per-frame parameters and the object SDF network that stage 1 saved (``stage1/model.pt``)."""
+    path = run.stage_dir(1) / "model.pt"
+    if not path.is_file():
+        raise RunDirError(
+            f"{path}: missing; stage 2 refines the poses of a finished stage 1 (run --stages 1 first)"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    params = FrameParams(seq)
+    params.load_state_dict(_subset(state, "params."))
+    sdf = SDFNetwork(cfg.model.object.sdf)
+    sdf.load_state_dict(_subset(state, "object.sdf_net."))
+    return params, sdf.eval()
+
+
+def build_problem(cfg: HoldConfig, seq: Sequence, params: FrameParams, sdf: SDFNetwork) -> RefineProblem:
+    """Object mesh from the SDF (HOLD §3.3), hand geometry, mask targets → the refinement objective."""
+    rc = cfg.refine
+    device = _device(rc.device)
+    bound = cfg.model.object.sphere_radius + cfg.model.object.sphere_margin
+    sdf = sdf.to(device)
+    obj = object_geometry(lambda x: sdf.sdf(x.to(device))[:, 0], bound, rc, seed=cfg.seed)
+    log.info(
+        "object mesh: %d faces at resolution %d → %d faces after decimation",
+        len(obj.mesh.faces),
+        rc.mesh_resolution,
+        len(obj.faces),
+    )
+    hands = {
+        side: hand_geometry(build_hand_model(cfg.hand, side), hp.betas.detach(), rc, cfg.hand).to(device)
+        for side, hp in params.hands.items()
+    }
+    n = obj.points.shape[0]
+    ids = torch.linspace(0, n - 1, min(rc.penetration_object_points, n)).long()
+    return RefineProblem(
+        hands=hands,
+        obj=obj.to(device),
+        targets=load_targets(seq, rc.raster_size).to(device),
+        K=torch.as_tensor(seq.K, dtype=torch.float32, device=device),
+        cfg=rc,
+        betas0={s: hp.betas.detach().clone().to(device) for s, hp in params.hands.items()},
+        log_scale0=params.object.log_scale.detach().clone().to(device),
+        penetration_ids=ids.to(device),
+    )
+
+
+def run_refinement(run: RunDir, cfg: HoldConfig, seq: Sequence) -> dict:
+    """Stage 2: refine the stage-1 poses and write the stage-2 outputs; returns a summary for state.json."""
+    threads = torch.get_num_threads()
+    if cfg.refine.num_threads > 0:
+        torch.set_num_threads(cfg.refine.num_threads)
+    try:
+        return _run_refinement(run, cfg, seq)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_refinement(run: RunDir, cfg: HoldConfig, seq: Sequence) -> dict:
+    out = run.stage_dir(2)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    params, sdf = load_stage1(run, cfg, seq)
+    initial = copy.deepcopy(params)
+    problem = build_problem(cfg, seq, params, sdf)
+    params.to(problem.K.device)
+    initial.to(problem.K.device)
+    progress = None
+    ckpt = out / PROGRESS
+    if ckpt.is_file():
+        saved = torch.load(ckpt, map_location=problem.K.device, weights_only=False)
+        params.load_state_dict(saved["params"])
+        progress = RefineProgress(**saved["progress"])
+        log.info(
+            "stage 2: resuming from %s (phase 1 done: %s, next chunk %d)",
+            ckpt,
+            progress.phase1_done,
+            progress.next_chunk,
+        )
+
+    def save(p: FrameParams, state: RefineProgress) -> None:
+        with atomic_open(ckpt, "wb") as f:
+            torch.save({"params": p.state_dict(), "progress": dataclasses.asdict(state)}, f)
+
+    logger = RunLogger(run.logs, cfg, "stage2")
+    try:
+        progress = refine_poses(params, problem, logger, progress, on_progress=save)
+    finally:
+        logger.finish()
+    refined = params.to_sequence(seq)
+    write_npz(out / REFINED_POSES, sequence_arrays(refined))
+    with atomic_open(out / OBJECT_MESH, "wb") as f:
+        f.write(problem.obj.mesh.export(file_type="ply"))
+    before, after = frame_residuals(initial, problem), frame_residuals(params, problem)
+    summary = {"before": before.summary(), "after": after.summary()}
+    write_json(
+        out / RESIDUALS,
+        {
+            "summary": summary,
+            "object_scale": {"before": float(initial.object.scale), "after": float(params.object.scale)},
+            "per_frame": {"before": before.per_frame(), "after": after.per_frame()},
+            "phases": progress.logs,
+        },
+    )
+    if cfg.refine.overlay != "none":
+        frames = overlay_frames(
+            seq,
+            silhouette_masks(initial, problem),
+            silhouette_masks(params, problem),
+            cfg.refine.overlay_size,
+        )
+        write_video(out / f"overlay.{cfg.refine.overlay}", frames, cfg.refine.overlay_fps)
+    seconds = time.perf_counter() - t0
+    log.info(
+        "stage 2 finished in %.0f s: tip gap %.2f → %.2f mm, penetration %.2f → %.2f mm, IoU hand %.3f → %.3f, "
+        "object %.3f → %.3f",
+        seconds,
+        summary["before"]["tip_gap_mm"],
+        summary["after"]["tip_gap_mm"],
+        summary["before"]["penetration_mm"],
+        summary["after"]["penetration_mm"],
+        summary["before"]["iou_hand"],
+        summary["after"]["iou_hand"],
+        summary["before"]["iou_object"],
+        summary["after"]["iou_object"],
+    )
+    return {
+        "seconds": round(seconds, 1),
+        **{k: {n: round(v, 4) for n, v in s.items()} for k, s in summary.items()},
+    }
+
+
+def with_refined_poses(seq: Sequence, path: Path) -> Sequence:
+    """A copy of ``seq`` with the hand and object parameters of ``stage2/refined.npz`` (stage 3's input).
+
+    Raises:
+        SequenceError: a key is missing or has the wrong shape (naming the file and key).
+    """
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+
+    def get(key: str, like: np.ndarray) -> np.ndarray:
+        if key not in arrays:
+            raise SequenceError(f"{path}: key '{key}' is missing")
+        if arrays[key].shape != np.shape(like):
+            raise SequenceError(
+                f"{path}: key '{key}': expected shape {np.shape(like)}, found {arrays[key].shape}"
+            )
+        return arrays[key]
+
+    out = copy.copy(seq)
+    out.hands = {
+        side: HandTrack(
+            **{f: get(f"{side}.{f}", getattr(h, f)) for f in ("global_orient", "pose", "betas", "transl")}
+        )
+        for side, h in seq.hands.items()
+    }
+    o = seq.object
+    out.object = ObjectTrack(
+        rot=get("object.rot", o.rot),
+        transl=get("object.transl", o.transl),
+        scale=float(get("object.scale", np.float32(o.scale))),
+        points=o.points,
+        colors=o.colors,
+    )
+    return out
