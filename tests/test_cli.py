@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hold.cli import EXIT_NOT_IMPLEMENTED, EXIT_USAGE, export_main, train_main
+from hold.cli import EXIT_USAGE, export_main, train_main
 from hold.config import list_presets
 from preprocess.cli import main as preprocess_main
 
@@ -46,9 +46,7 @@ def test_train_bad_override_is_one_line_error(sequence_dir: Path, tmp_path: Path
     assert "hand.colour" in capsys.readouterr().err
 
 
-def test_unfinished_commands_say_so(sequence_dir: Path, tmp_path: Path, capsys):
-    assert train_main([str(sequence_dir), "--out", str(tmp_path / "r")]) == EXIT_NOT_IMPLEMENTED
-    assert "stage 2 (pose refinement) is not implemented" in capsys.readouterr().err
+def test_export_of_a_missing_run_is_one_line_error(tmp_path: Path, capsys):
     assert export_main([str(tmp_path / "nothing")]) == EXIT_USAGE
     assert "config.yaml: missing" in capsys.readouterr().err
 
