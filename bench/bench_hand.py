@@ -97,7 +97,7 @@ def main() -> None:
         results["forward_keypoints_ms"] = round(
             _median_ms(lambda: model.forward_keypoints(**params), args.repeats), 3
         )
-        per = dict(params, betas=params["betas"].expand(b, -1).contiguous())
+        per = dict(params, betas=0.2 * torch.randn(b, model.num_betas, generator=g))  # a shape per frame
         results["forward_per_frame_betas_ms"] = round(_median_ms(lambda: model(**per), args.repeats), 3)
     grad = {k: v.clone().requires_grad_(True) for k, v in params.items()}
     results["forward_backward_ms"] = round(

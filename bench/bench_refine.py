@@ -140,7 +140,8 @@ def main() -> None:
     init = args.init
     if init == "preprocess" and not (pre / "sequence.json").is_file():
         cmd = [str(Path(sys.executable).parent / "hold-preprocess"), str(raw), str(pre)]
-        if subprocess.run(cmd).returncode != 0:
+        env = {**os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads > 0 else {})}
+        if subprocess.run(cmd, env=env).returncode != 0:
             print("bench: hold-preprocess failed; falling back to perturbed oracle poses", flush=True)
             init = "perturbed"
     if init == "perturbed":

@@ -106,6 +106,15 @@ def test_killed_run_resumes_and_finishes_all_stages(tiny_synthetic, tmp_path):
     assert np.allclose(stage3["params.object.transl.weight"].numpy(), refined_transl)
     # A finished run is skipped entirely.
     assert run_stages(seq_dir, run_dir, cfg, [1, 2, 3]).completed_stages() == [1, 2, 3]
+    # Stage 2 interrupted after its last chunk: it resumes from progress.pt and writes the same poses.
+    state = json.loads(run.state_path.read_text())
+    del state["completed_stages"]["2"]
+    run.state_path.write_text(json.dumps(state))
+    (stage2 / "refined.npz").unlink()
+    run_stages(seq_dir, run_dir, cfg, [2])
+    assert "stage 2: resuming from" in (run.logs / "hold.log").read_text()
+    with np.load(stage2 / "refined.npz") as again:
+        assert np.array_equal(again["object.transl"], refined_transl)
 
 
 def test_stage2_needs_a_finished_stage1(tiny_synthetic, tmp_path, capsys):

@@ -7,8 +7,6 @@ metres, and is posed by forward LBS with the frame's bone transforms (HOLD §3.2
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 import trimesh
@@ -28,21 +26,6 @@ STAGE_OBJECT_MESH = "object_canonical.ply"
 
 class ExportError(RuntimeError):
     """Something the trained model cannot give (e.g. an SDF without a surface to mesh)."""
-
-
-@dataclass
-class CanonicalMeshes:
-    """Meshes in their canonical spaces, metres.
-
-    Attributes:
-        object: the object in its own frame: canonical units × scale (x_cam = R_t x + t_t).
-        object_source: how the object mesh was made (file reused, or marching-cubes resolution).
-        hands: per side, the hand in the hand model's canonical space.
-    """
-
-    object: trimesh.Trimesh
-    object_source: dict[str, object]
-    hands: dict[str, trimesh.Trimesh]
 
 
 def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, dict[str, object]]:
@@ -99,12 +82,6 @@ def hand_mesh(final: FinalModel, side: str, cfg: ExportConfig) -> trimesh.Trimes
         raise ExportError(f"hand ({side}): {e}; the hand SDF has no surface around the hand model") from None
     mesh.apply_translation(centre.numpy())
     return mesh
-
-
-def canonical_meshes(final: FinalModel, cfg: ExportConfig) -> CanonicalMeshes:
-    """The object mesh and every hand's mesh of the final model."""
-    obj, source = object_mesh(final, cfg)
-    return CanonicalMeshes(obj, source, {side: hand_mesh(final, side, cfg) for side in final.model.hands})
 
 
 class HandPoser:

@@ -1,7 +1,7 @@
 """Before/after overlay video of the pose refinement: silhouettes tinted over the input frames.
 
 Each frame shows two panels, the stage-1 poses and the refined poses: hand silhouettes in blue, the
-object in orange, and the outlines of the input masks in white, so a misfit is visible at a glance.
+object in magenta, and the outlines of the input masks in white, so a misfit is visible at a glance.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hold.refine.terms import RefineProblem
 from hold.utils.io import atomic_open
 
 HAND_COLOR = np.array([60, 120, 255], np.float32)
-OBJECT_COLOR = np.array([255, 140, 0], np.float32)
+OBJECT_COLOR = np.array([255, 0, 200], np.float32)
 ALPHA = 0.5
 
 
