@@ -24,6 +24,18 @@ LOGGER_NAME = "hold"
 _WANDB_HOST = "api.wandb.ai"
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (pytest and tqdm swap it after set-up)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def get_logger(name: str | None = None) -> logging.Logger:
     """The ``hold`` logger or one of its children (``hold.train``, ``hold.preprocess.sfm`` …)."""
     return logging.getLogger(LOGGER_NAME if name is None else f"{LOGGER_NAME}.{name}")
@@ -37,7 +49,7 @@ def setup_logging(log_file: str | Path | None = None, console_level: str = "info
         logger.removeHandler(handler)
         handler.close()
     fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
-    console = logging.StreamHandler(sys.stderr)
+    console = _CurrentStderrHandler()
     console.setLevel(console_level.upper())
     console.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
     logger.addHandler(console)
