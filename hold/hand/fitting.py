@@ -21,7 +21,7 @@ from torch import Tensor
 
 from hold.hand import fit_search as search
 from hold.hand.config import HandFitConfig, JointLimitsConfig
-from hold.hand.fit_objective import FitObjective, Observations, project
+from hold.hand.fit_objective import Fit, FitObjective, Observations, project
 from hold.hand.model import HandModel
 
 
@@ -96,11 +96,9 @@ class HandFitter:
         elif "betas" in init:
             shape = init["betas"].to(ref).reshape(m.num_betas)
         else:
-            shape = (
-                search.initial_betas(obj, obs, ref.new_zeros(m.num_betas))
-                if fit_betas
-                else ref.new_zeros(m.num_betas)
-            )
+            shape = ref.new_zeros(m.num_betas)
+            if fit_betas:
+                shape = search.initial_betas(obj, obs, shape)
         fits = []
         prev: search.WarmStart | None = None
         for start in range(0, len(obs), cfg.chunk_size):
@@ -137,7 +135,8 @@ class HandFitter:
         init: dict[str, Tensor],
         prev: search.WarmStart | None,
         fit_betas: bool,
-    ):
+    ) -> Fit:
+        """Starts, hypotheses, smoothed fit and propagation rounds for one chunk of frames."""
         cfg, obj = self.cfg, self.objective
         before = None if prev is None else prev.keypoints
         poses = search.pose_starts(obj, len(obs), init, prev)

@@ -37,7 +37,7 @@ def solve_affine(a: Tensor, p: Tensor) -> Tensor:
 
 
 def linear_blend_skinning(points: Tensor, weights: Tensor, transforms: Tensor) -> Tensor:
-    """LBS as one matrix product: Σ_b w_nb T_b [p_n; 1].
+    """LBS: Σ_b w_nb T_b [p_n; 1], as one matrix product per batch.
 
     Args:
         points: (Bs, N, 3) points, Bs = 1 (shared) or B.
@@ -49,13 +49,15 @@ def linear_blend_skinning(points: Tensor, weights: Tensor, transforms: Tensor) -
     """
     b, nb = transforms.shape[:2]
     bs, n = points.shape[:2]
-    ph = torch.cat([points, points.new_ones(bs, n, 1)], dim=-1)
-    x = (weights[None, :, :, None] * ph[:, :, None, :]).reshape(bs, n, nb * 4)  # (Bs, N, nb·4)
-    t = transforms.transpose(-1, -2).reshape(b, nb * 4, 3)  # rows (bone, homogeneous coord)
-    if bs == 1:
-        out = x[0] @ t.transpose(0, 1).reshape(nb * 4, b * 3)  # one GEMM for the whole batch
+    if bs == 1:  # shared points: fold them into the weights, one GEMM for the whole batch
+        ph = torch.cat([points[0], points.new_ones(n, 1)], dim=-1)
+        x = (weights[:, :, None] * ph[:, None, :]).reshape(n, nb * 4)  # (N, nb·4)
+        t = transforms.transpose(-1, -2).reshape(b, nb * 4, 3)  # rows (bone, homogeneous coord)
+        out = x @ t.transpose(0, 1).reshape(nb * 4, b * 3)
         return out.view(n, b, 3).transpose(0, 1)
-    return x @ t
+    # points per batch element: blend the transforms per point (one GEMM), then apply them
+    blend = weights @ transforms.transpose(0, 1).reshape(nb, b * 12)  # (N, B·12)
+    return apply_affine(blend.view(n, b, 3, 4).transpose(0, 1), points)
 
 
 def rotvec_to_rotmat(v: Tensor) -> Tensor:
