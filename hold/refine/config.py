@@ -44,6 +44,12 @@ class RefineLossConfig:
     """Zeroth-order smoothness of hand and object rotations: squared Frobenius norm of R_t+1 − R_t."""
     smooth_rot_accel: float = 1.0
     """First-order smoothness of rotations: squared norm of R_t+1 R_tᵀ − R_t R_t−1ᵀ."""
+    object_motion_transl: float = 10.0
+    """Spread over the frames of the object's translation correction in its own frame,
+    R0ᵀ (t − t0): keeps the inter-frame motion of the initial (SfM) poses, a common offset is free
+    (beyond HOLD)."""
+    object_motion_rot: float = 10.0
+    """Spread over the frames of the object's rotation correction R0ᵀ R (Frobenius)."""
     shape_prior: float = 0.01
     """Squared deviation of the hand shape β from its stage-1 value."""
     scale_prior: float = 1.0

@@ -105,6 +105,11 @@ def rotation_smoothness(R: Tensor, order: int) -> Tensor:
     return d.square().sum((1, 2)).mean() if len(d) else R.sum() * 0
 
 
+def spread(x: Tensor) -> Tensor:
+    """Mean squared deviation of per-frame values (n, ...) from their mean: 0 when all frames agree."""
+    return (x - x.mean(0)).square().reshape(len(x), -1).sum(-1).mean()
+
+
 def squared_deviation(x: Tensor, x0: Tensor) -> Tensor:
     """Prior ‖x − x0‖² (hand shape β, log object scale)."""
     return (x - x0).square().sum()

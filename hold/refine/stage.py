@@ -93,8 +93,7 @@ def build_problem(cfg: HoldConfig, seq: Sequence, params: FrameParams, sdf: SDFN
         targets=load_targets(seq, rc.raster_size).to(device),
         K=torch.as_tensor(seq.K, dtype=torch.float32, device=device),
         cfg=rc,
-        betas0={s: hp.betas.detach().clone().to(device) for s, hp in params.hands.items()},
-        log_scale0=params.object.log_scale.detach().clone().to(device),
+        initial=copy.deepcopy(params).requires_grad_(False).to(device),
         penetration_ids=ids.to(device),
     )
 

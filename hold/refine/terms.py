@@ -32,17 +32,20 @@ class Context:
     Attributes:
         hand_transl, hand_R: per side (c, 3) and (c, 3, 3).
         obj_transl, obj_R: (c, 3) and (c, 3, 3).
+        frames: (c,) their indices.
     """
 
     hand_transl: dict[str, Tensor]
     hand_R: dict[str, Tensor]
     obj_transl: Tensor
     obj_R: Tensor
+    frames: Tensor
 
     @classmethod
     @torch.no_grad()
     def from_params(cls, params: FrameParams, frames: Tensor) -> Context:
         return cls(
+            frames=frames,
             hand_transl={s: h.transl.weight[frames].clone() for s, h in params.hands.items()},
             hand_R={s: axis_angle_to_matrix(h.global_orient.weight[frames]) for s, h in params.hands.items()},
             obj_transl=params.object.transl.weight[frames].clone(),
@@ -81,7 +84,7 @@ class RefineProblem:
         targets: mask targets of every frame at raster size.
         K: (3, 3) full-resolution intrinsics (keypoint anchors).
         cfg: refinement settings.
-        betas0: per side, (B,) hand shape before refinement. log_scale0: () object log scale before.
+        initial: the values before refinement (priors, anchors of the object's motion), frozen.
         penetration_ids: (Pp,) indices of the object points tested against the hand.
     """
 
@@ -90,8 +93,7 @@ class RefineProblem:
     targets: MaskTargets
     K: Tensor
     cfg: RefineConfig
-    betas0: dict[str, Tensor]
-    log_scale0: Tensor
+    initial: FrameParams
     penetration_ids: Tensor
 
     def silhouettes(self, posed: PosedScene) -> tuple[Tensor, dict[str, Tensor]]:
@@ -169,17 +171,37 @@ class RefineProblem:
             x_can = torch.where(valid[..., None], x_can, torch.zeros_like(x_can))
             sdf_o = torch.where(valid, geo.sdf(x_can), torch.full_like(dist, _FAR)) / u
             parts["penetration_object"].append(losses.penetration(sdf_o))
-            parts["shape_prior"].append(losses.squared_deviation(leaves.betas, self.betas0[side]))
+            betas0 = self.initial.hands[side].betas.detach()
+            parts["shape_prior"].append(losses.squared_deviation(leaves.betas, betas0))
             if anchors is not None:
                 uv = project(hand.keypoints, self.K, cfg.raster.near)
                 parts["keypoints_2d"].append(losses.keypoint_anchor(uv, anchors.uv[side]))
                 rel = (_root_relative(hand.keypoints) - anchors.relative[side]) / u
                 parts["keypoints_3d"].append(rel.square().sum(-1).mean())
         out |= {k: torch.stack(v).sum() for k, v in parts.items() if v}
-        out["scale_prior"] = losses.squared_deviation(batch.log_scale, self.log_scale0)
+        out["scale_prior"] = losses.squared_deviation(batch.log_scale, self.initial.object.log_scale.detach())
+        out |= self._object_motion(batch, posed, context)
         if smooth:
             out |= self._smoothness(batch, posed, context)
         return out
+
+    def _object_motion(self, batch: PoseBatch, posed: PosedScene, context: Context | None) -> dict[str, Tensor]:
+        """Keep the object's initial motion: its pose corrections, expressed in its own frame
+        (R = R0 ΔR, t = t0 + R0 Δt), should be the same in every frame.
+
+        SfM recovers the object's motion between frames far better than any single frame's placement
+        relative to the hand; a correction common to all frames (a change of the canonical frame) is
+        free, frame-to-frame changes of the correction are not. Context frames continue it across chunks.
+        """
+        u = self.cfg.length_unit
+        frames = batch.frames if context is None else torch.cat([context.frames, batch.frames])
+        R = stack_context(None if context is None else context.obj_R, posed.R)
+        t = stack_context(None if context is None else context.obj_transl, batch.obj_transl)
+        init = self.initial.object
+        R0 = axis_angle_to_matrix(init.rot.weight[frames].detach())
+        dR = R0.transpose(1, 2) @ R
+        dt = ((t - init.transl.weight[frames].detach())[:, None] @ R0)[:, 0] / u  # R0ᵀ (t − t0)
+        return {"object_motion_transl": losses.spread(dt), "object_motion_rot": losses.spread(dR)}
 
     def _smoothness(self, batch: PoseBatch, posed: PosedScene, context: Context | None) -> dict[str, Tensor]:
         u = self.cfg.length_unit
