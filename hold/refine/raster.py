@@ -2,7 +2,8 @@
 
 SoftRas (Liu et al., ICCV 2019, Eq. 1 and 4): each face j covers pixel p with probability
 D_j(p) = sigmoid(δ_j(p) · d_j(p)² / σ), δ = +1 inside the projected triangle and −1 outside, and the
-silhouette is 1 − Π_j (1 − D_j(p)).
+silhouette is 1 − Π_j (1 − D_j(p)) (or, by default, that product over the faces containing p times
+1 − max D_j over the others: see ``SoftRasterConfig.outside``).
 
 Faces are binned into square pixel tiles by their padded screen-space boxes, and only (face, tile)
 pairs that can interact are evaluated, batched over every frame at once; the pairs are processed in
@@ -39,6 +40,12 @@ class SoftRasterConfig:
     cull_backfaces: bool = True
     """Skip faces that face away from the camera: the front faces of a closed, outward-oriented mesh
     cover the same silhouette at half the cost."""
+    outside: Literal["max", "product"] = "max"
+    """How the faces that do not contain a pixel cover it. ``product``: SoftRas's 1 − Π(1 − D_j) over
+    every nearby face; where several faces meet the contour their tails add up and the silhouette's
+    0.5 level lies a fraction of a pixel outside the mesh (a bias that pushes a fitted mesh away from
+    the camera). ``max``: only the nearest outside face counts, so the 0.5 level is on the contour;
+    faces containing the pixel still combine by product (no dips along interior edges)."""
     backend: Literal["auto", "torch", "kaolin"] = "auto"
     """``torch`` (this module), ``kaolin`` (DIB-R soft mask, CUDA), or ``auto``: kaolin when it imports
     and the vertices are on a CUDA device, else torch (one warning)."""
@@ -86,13 +93,23 @@ def _pixel_face_sqdist(p: Tensor, tri: Tensor) -> tuple[Tensor, Tensor]:
     return best, inside
 
 
-def _log_empty(tri: Tensor, pixels: Tensor, sigma: float, reach: float) -> Tensor:
-    """log(1 − D) of (n,) faces at their tiles' pixels. tri (n, 3, 2), pixels (n, M, 2) → (n, M)."""
+def _face_coverage(
+    tri: Tensor, pixels: Tensor, sigma: float, reach: float, max_outside: bool
+) -> tuple[Tensor, Tensor]:
+    """Coverage of (n,) faces at their tiles' pixels. tri (n, 3, 2), pixels (n, M, 2).
+
+    Returns:
+        log(1 − D) (n, M) of the pairs aggregated by product (all of them, or only pixels inside the
+        face when ``max_outside``) and D (n, M) of the outside pairs aggregated by maximum (else 0).
+    """
     d2, inside = _pixel_face_sqdist(pixels, tri)
     sign = torch.where(inside, 1.0, -1.0).to(d2.dtype)
     coverage = torch.sigmoid(sign * d2 / sigma).clamp(max=1.0 - 1e-6)
-    coverage = torch.where(inside | (d2 <= reach**2), coverage, torch.zeros_like(coverage))
-    return torch.log1p(-coverage)
+    zero = torch.zeros_like(coverage)
+    coverage = torch.where(inside | (d2 <= reach**2), coverage, zero)
+    if not max_outside:
+        return torch.log1p(-coverage), zero
+    return torch.log1p(-torch.where(inside, coverage, zero)), torch.where(inside, zero, coverage)
 
 
 def _face_tile_pairs(tri: Tensor, reach: float, tile: int, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
@@ -160,6 +177,8 @@ def soft_silhouette(
     offsets = torch.stack([dx, dy], -1).reshape(-1, 2).to(vertices.device)  # (M, 2)
     # One extra slot collects the pixels of partial tiles that fall outside the image.
     log_empty = vertices.new_zeros(B * H * W + 1)
+    nearest_outside = vertices.new_zeros(B * H * W + 1)
+    max_outside = cfg.outside == "max"
     chunk = max(1, cfg.max_chunk_elements // (ts * ts))
     chunked = face.shape[0] > chunk and torch.is_grad_enabled() and vertices.requires_grad
     for start in range(0, face.shape[0], chunk):
@@ -169,12 +188,17 @@ def soft_silhouette(
         flat = (f // F)[:, None] * (H * W) + pix[..., 1] * W + pix[..., 0]
         flat = torch.where(inside, flat, torch.full_like(flat, B * H * W))
         centres = pix.to(vertices.dtype) + 0.5
-        if chunked:  # recompute in backward: only the chunk's inputs are kept alive
-            values = checkpoint(_log_empty, tri[f], centres, cfg.sigma, reach, use_reentrant=False)
+        args = (tri[f], centres, cfg.sigma, reach, max_outside)
+        if chunked:  # recompute in backward: only the chunk's inputs (and outside maxima) stay alive
+            log_values, outside = checkpoint(_face_coverage, *args, use_reentrant=False)
         else:
-            values = _log_empty(tri[f], centres, cfg.sigma, reach)
-        log_empty = log_empty.index_add(0, flat.reshape(-1), values.reshape(-1))
-    return 1.0 - torch.exp(log_empty[:-1].reshape(B, H, W))
+            log_values, outside = _face_coverage(*args)
+        flat = flat.reshape(-1)
+        log_empty = log_empty.index_add(0, flat, log_values.reshape(-1))
+        if max_outside:
+            nearest_outside = nearest_outside.scatter_reduce(0, flat, outside.reshape(-1), "amax")
+    empty = torch.exp(log_empty) * (1.0 - nearest_outside)
+    return 1.0 - empty[:-1].reshape(B, H, W)
 
 
 def resolve_raster_backend(requested: str, device: torch.device) -> Literal["torch", "kaolin"]:

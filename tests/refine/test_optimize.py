@@ -4,6 +4,7 @@ and an interrupted refinement resumes to the same result."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -139,3 +140,23 @@ def test_interrupted_refinement_resumes_to_the_same_result(tiny_problem):
     assert progress.next_chunk == 2 and [p["name"] for p in progress.logs] == [p["name"] for p in done.logs]
     for a, b in zip(full.parameters(), resumed.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_hand_proxy_follows_the_posed_hand(tiny_problem):
+    seq, params, problem = tiny_problem
+    geo = problem.hands["right"]
+    model = geo.model
+    betas = params.hands["right"].betas.detach()
+    full = hand_geometry(
+        model, betas, dataclasses.replace(problem.cfg, hand_raster_faces=0), load_config("demo").hand
+    )
+    with torch.no_grad():
+        posed = model(*params.hands["right"](torch.arange(2)))
+        sealed = model.seal(posed.vertices)
+        assert torch.equal(full.proxy_vertices(sealed), sealed) and torch.equal(
+            full.proxy_faces, model.sealed_faces
+        )
+        proxy = geo.proxy_vertices(sealed)  # decimated: every proxy vertex lies on the posed surface
+        assert len(geo.proxy_faces) <= 400
+        assert torch.cdist(proxy, sealed).min(-1).values.max() < 0.01
+    assert [len(r) for r in geo.tips] == [len(r) for r in model.contact_vertex_ids().tips]

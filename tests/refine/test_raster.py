@@ -42,18 +42,21 @@ def test_chunking_does_not_change_the_result():
 def test_gradient_moves_the_silhouette_towards_a_target():
     v, f = _mesh()
     target = hard_silhouette(v, f, K, (48, 48)).float()
-    shift = torch.tensor([0.03, 0.0, 0.0], requires_grad=True)
+    shift = torch.tensor([0.03, 0.0], requires_grad=True)  # in the image plane (depth barely shows)
     opt = torch.optim.Adam([shift], lr=0.004)
     cfg = SoftRasterConfig(sigma=1.0)
     first = None
     for _ in range(40):
-        loss = ((soft_silhouette(v + shift, f, K, (48, 48), cfg) - target) ** 2).mean()
+        moved = v + torch.cat([shift, shift.new_zeros(1)])
+        loss = ((soft_silhouette(moved, f, K, (48, 48), cfg) - target) ** 2).mean()
         first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.3 * first
-    assert abs(shift[0].item()) < 0.01
+    # A soft silhouette never equals a hard mask: compare with the loss at the exact position.
+    floor = ((soft_silhouette(v, f, K, (48, 48), cfg) - target) ** 2).mean().item()
+    assert loss.item() - floor < 0.1 * (first - floor)
+    assert abs(shift[0].item()) < 0.005
 
 
 def test_edge_on_triangle_covers_nothing():
