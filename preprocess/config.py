@@ -235,7 +235,19 @@ class SfmConfig:
     outlier_std: float = 2.5
     """Point trimming: drop points farther from the median than this many robust standard deviations."""
     sphere_fill: float = 0.9
-    """The trimmed cloud is scaled so that its farthest point lies at this radius (unit sphere)."""
+    """The object's extent (trimmed cloud and mask hull) is scaled so that its farthest point lies at
+    this radius (unit sphere)."""
+    hull_resolution: int = 48
+    """Voxels per side of the grid carved with the object masks to bound the object (0: bound it by the
+    SfM points alone, as HOLD does)."""
+    hull_extent: float = 3.0
+    """Half-size of that grid, in radii of the trimmed cloud around its centre."""
+    hull_carve_tolerance: float = 0.1
+    """A voxel stays in the hull when it projects onto background in at most this fraction of the frames
+    that see it (mask errors)."""
+    hull_min_object_fraction: float = 0.1
+    """... and onto the object in at least this fraction of them (removes the hand and arm, which never
+    carve because they hide the background)."""
     num_threads: int = -1
     """Threads of feature extraction, matching and mapping; -1: all cores."""
     seed: int = 0

@@ -6,7 +6,8 @@ object → camera transform ``x_cam = R_t x_sfm + t_t`` up to one global similar
 arbitrary; step ``align`` recovers it from the hand). HOLD runs hloc on SAM-masked images the same way
 (generator/scripts/colmap_estimation.py).
 
-The trimmed cloud is normalised, ``x_sfm = c + r · x_can`` with the farthest point at ``sphere_fill``,
+The object's extent (the trimmed cloud and its mask hull, ``preprocess.hull``) is normalised,
+``x_sfm = c + r · x_can`` with the farthest point at ``sphere_fill``,
 so ``x_cam = λ (r R_t x_can + R_t c + t_t)`` for the unknown metres-per-SfM-unit λ. We store
 ``rot_t = R_t`` and ``u_t = (R_t c + t_t) / r`` (canonical units): for any object scale s,
 ``x_cam = s (R_t x_can + u_t)`` reprojects exactly like the SfM model.
@@ -30,6 +31,7 @@ from preprocess.colmap import CameraPrior, camera_matrix, choose_backend, run_hl
 from preprocess.config import CameraConfig, SfmConfig
 from preprocess.errors import PreprocessError
 from preprocess.frames import FramesInfo, default_intrinsics, load_frame
+from preprocess.hull import mask_hull
 from preprocess.masks import load_mask
 
 STEP = "sfm"
@@ -94,6 +96,41 @@ def normalise(points: np.ndarray, sphere_fill: float) -> tuple[np.ndarray, float
     c = 0.5 * (points.min(0) + points.max(0))
     r = float(np.linalg.norm(points - c, axis=1).max()) / sphere_fill
     return c, max(r, 1e-12)
+
+
+def object_extent(
+    points: np.ndarray,
+    R: np.ndarray,
+    trans: np.ndarray,
+    K: np.ndarray,
+    masks_dir: Path,
+    frames: np.ndarray,
+    cfg: SfmConfig,
+) -> tuple[np.ndarray, float]:
+    """The points bounding the object: the trimmed cloud and its mask hull (``preprocess.hull``).
+
+    Returns:
+        The points (N, 3) and how much the hull enlarged the cloud's radius (1: not at all).
+    """
+    if cfg.hull_resolution <= 0:
+        return points, 1.0
+    c0, r0 = normalise(points, 1.0)
+    labels = [load_mask(masks_dir, t) for t in range(len(R))]
+    hull = mask_hull(R, trans, K, labels, np.flatnonzero(frames), c0, cfg.hull_extent * r0, cfg)
+    if len(hull) == 0:
+        log.warning(
+            "the object masks carve every voxel around the SfM points: the cloud alone bounds the object"
+        )
+        return points, 1.0
+    extent = np.concatenate([points, hull])
+    growth = normalise(extent, 1.0)[1] / r0
+    if np.abs(hull - c0).max() > cfg.hull_extent * r0 * (1 - 2 / cfg.hull_resolution):
+        log.warning(
+            "the object's mask hull reaches the edge of the carved grid (sfm.hull_extent=%g SfM-cloud radii): "
+            "the object may be larger still", cfg.hull_extent,
+        )  # fmt: skip
+    log.info("mask hull: %d voxels, object radius %.2f× the SfM cloud's", len(hull), growth)
+    return extent, growth
 
 
 def interpolate_poses(
@@ -202,20 +239,21 @@ def run_sfm(
         raise PreprocessError(
             STEP, f"SfM kept only {int(keep.sum())} 3D points; the object needs more texture or frames", out
         )
-    centre, radius = normalise(xyz[keep], cfg.sphere_fill)
+    if known is not None:
+        K = known
+    else:  # back from the enlarged SfM images to the frames
+        K = scale_intrinsics(camera_matrix(next(iter(rec.cameras.values()))), 1 / sx, 1 / sy)
     R = Rotation.from_rotvec(rot).as_matrix()
-    u = (np.einsum("tij,j->ti", R, centre) + trans) / radius
     outliers = pose_outliers(rot, registered, cfg.pose_outlier_deg, cfg.pose_outlier_factor)
+    extent, hull_growth = object_extent(xyz[keep], R, trans, K, masks_dir, registered & ~outliers, cfg)
+    centre, radius = normalise(extent, cfg.sphere_fill)
+    u = (np.einsum("tij,j->ti", R, centre) + trans) / radius
     if outliers.any():
         log.info(
             "frames %s: pose disagrees with the neighbours', interpolated instead",
             np.flatnonzero(outliers).tolist(),
         )
     rot_all, u_all = interpolate_poses(rot, u, registered & ~outliers, cfg.extrapolation_velocity_frames)
-    if known is not None:
-        K = known
-    else:  # back from the enlarged SfM images to the frames
-        K = scale_intrinsics(camera_matrix(next(iter(rec.cameras.values()))), 1 / sx, 1 / sy)
     write_npz(
         out / "sfm.npz",
         {
@@ -243,6 +281,7 @@ def run_sfm(
         "fy": round(float(K[1, 1]), 3),
     }
     summary["pose_outliers"] = int(outliers.sum())
+    summary["hull_radius_growth"] = round(hull_growth, 4)
     write_json(
         out / "sfm.json",
         summary
