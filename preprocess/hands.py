@@ -9,7 +9,8 @@ on the frames with mediapipe's bundled hand tracker, in its own environment, and
 The hand layer's keypoint fitting (``hold.hand.fitting``) turns them into model parameters. Frames the
 estimator missed, frames with too few confident keypoints and frames whose mean 2D residual after
 fitting exceeds ``hands.max_residual_px`` are invalid; their parameters are filled in by SLERP of the
-rotations and linear interpolation of the translations between the nearest valid frames.
+rotations and linear interpolation of the translations between the nearest valid frames; at the clip's
+ends, by continuing the motion of the last valid frames at constant velocity for a few frames.
 
 Output ``work/hands/hands.npz`` per side ``<side>.``: global_orient, pose, betas, transl, keypoints
 (T, 21, 3, camera frame), kp2d (T, 21, 3, output pixels), residual_px (T,, NaN where not fitted),
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from hold.data.sequence import HAND_SIDES, NUM_KEYPOINTS
-from hold.geometry.rotations import slerp_fill
+from hold.geometry.rotations import end_motions, slerp_fill
 from hold.hand import build_hand_model
 from hold.hand.config import HandConfig
 from hold.hand.fitting import HandFitter
@@ -37,6 +38,10 @@ from preprocess.frames import FramesInfo, default_intrinsics
 
 STEP = "hands"
 log = get_logger("preprocess.hands")
+# Clip ends without estimates continue the fitted motion (``fill_invalid``): the velocity over the
+# last END_WINDOW frames (a few, to average the per-frame jitter of the fits), for at most
+# END_HORIZON frames (twice the evidence), after which the pose is held.
+END_WINDOW, END_HORIZON = 4, 8
 
 
 def read_hand_estimates(raw: Path, info: FramesInfo) -> dict[str, dict[str, np.ndarray]]:
@@ -111,13 +116,24 @@ def load_hands_npz(path: Path, n: int) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def fill_invalid(params: dict[str, np.ndarray], valid: np.ndarray) -> dict[str, np.ndarray]:
-    """Interpolate invalid frames: SLERP for ``global_orient`` and ``pose``, linear for ``transl``."""
+def fill_invalid(
+    params: dict[str, np.ndarray], valid: np.ndarray, window: int = END_WINDOW, horizon: int = END_HORIZON
+) -> dict[str, np.ndarray]:
+    """Interpolate invalid frames: SLERP for ``global_orient`` and ``pose``, linear for ``transl``.
+
+    Frames before the first / after the last valid frame continue the motion at constant velocity
+    (``end_motions``: estimated over ``window`` frames, for at most ``horizon`` frames): a hand that
+    the estimator loses at a clip end is mostly still turning the way it was.
+    """
     out = dict(params)
-    out["global_orient"] = slerp_fill(params["global_orient"], valid)
-    out["pose"] = slerp_fill(params["pose"], valid)
+    out["global_orient"] = slerp_fill(params["global_orient"], valid, window, horizon)
+    out["pose"] = slerp_fill(params["pose"], valid, window, horizon)
     t_all, t_ok = np.arange(len(valid)), np.flatnonzero(valid)
-    out["transl"] = np.stack([np.interp(t_all, t_ok, params["transl"][t_ok, k]) for k in range(3)], -1)
+    transl = np.stack([np.interp(t_all, t_ok, params["transl"][t_ok, k]) for k in range(3)], -1)
+    for end in end_motions(valid, window, horizon):
+        step = transl[end.edge] - transl[end.ref]
+        transl[end.frames] = transl[end.edge] + end.scale[:, None] * step
+    out["transl"] = transl
     return out
 
 

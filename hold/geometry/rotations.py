@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from scipy.spatial.transform import Rotation, Slerp
@@ -35,11 +37,49 @@ def matrix_to_axis_angle(matrix: Tensor) -> Tensor:
     return torch.as_tensor(out, dtype=matrix.dtype, device=matrix.device).reshape(*matrix.shape[:-2], 3)
 
 
-def slerp_fill(rotvecs: np.ndarray, valid: np.ndarray) -> np.ndarray:
+class EndMotion(NamedTuple):
+    """How the frames beyond one end of the valid frames continue its motion (``end_motions``).
+
+    Attributes:
+        frames: (n,) the frames to fill; edge: the valid frame at that end; ref: another valid frame,
+            on the inner side of edge; scale: (n,) multiples of the motion ref → edge to add to edge.
+    """
+
+    frames: np.ndarray
+    edge: int
+    ref: int
+    scale: np.ndarray
+
+
+def end_motions(valid: np.ndarray, window: int, horizon: int) -> list[EndMotion]:
+    """Constant-velocity continuation of the motion at both ends of the valid frames.
+
+    At each end, the velocity is the motion from the valid frame farthest inside within ``window``
+    frames of the edge (several frames average out per-frame noise) to the edge; frames up to
+    ``horizon`` frames beyond the edge follow it, farther ones stop there (a bound on the guess).
+    An end without a second valid frame within the window (or ``window``/``horizon`` 0) is held.
+    """
+    valid = np.asarray(valid, bool)
+    times = np.flatnonzero(valid)
+    if len(times) < 2 or window <= 0 or horizon <= 0:
+        return []
+    out = []
+    for edge, inside, beyond in (
+        (times[-1], times[times >= times[-1] - window][0], np.arange(times[-1] + 1, len(valid))),
+        (times[0], times[times <= times[0] + window][-1], np.arange(times[0])),
+    ):
+        if inside != edge and len(beyond):
+            steps = np.minimum(np.abs(beyond - edge), horizon)
+            out.append(EndMotion(beyond, int(edge), int(inside), steps / abs(edge - inside)))
+    return out
+
+
+def slerp_fill(rotvecs: np.ndarray, valid: np.ndarray, window: int = 0, horizon: int = 0) -> np.ndarray:
     """Replace the rotations of invalid frames by SLERP between the nearest valid ones.
 
-    Frames before the first / after the last valid frame copy it. ``rotvecs``: (T, ..., 3) axis-angle;
-    ``valid``: (T,) bool with at least one True.
+    Frames before the first / after the last valid frame copy it, or with ``window`` and ``horizon``
+    continue its rotation at constant angular velocity (``end_motions``). ``rotvecs``: (T, ..., 3)
+    axis-angle; ``valid``: (T,) bool with at least one True.
     """
     valid = np.asarray(valid, bool)
     if not valid.any():
@@ -55,5 +95,10 @@ def slerp_fill(rotvecs: np.ndarray, valid: np.ndarray) -> np.ndarray:
             continue
         slerp = Slerp(times, Rotation.from_rotvec(flat[times, j]))
         out[:, j] = slerp(query).as_rotvec()
+    for end in end_motions(valid, window, horizon):
+        edge = Rotation.from_rotvec(flat[end.edge])  # (J,) rotations
+        step = (edge * Rotation.from_rotvec(flat[end.ref]).inv()).as_rotvec()  # (J, 3) ref → edge
+        for t, scale in zip(end.frames, end.scale):
+            out[t] = (Rotation.from_rotvec(scale * step) * edge).as_rotvec()
     out[valid] = flat[valid]
     return out.reshape(rotvecs.shape)

@@ -29,6 +29,24 @@ def test_invalid_frames_are_filled_by_slerp_and_lerp():
     np.testing.assert_array_equal(out["global_orient"][valid], go[valid])
 
 
+def test_clip_ends_continue_the_motion():
+    T = 8
+    valid = np.zeros(T, bool)
+    valid[2:6] = True
+    t = np.arange(T)
+    go = np.where(valid[:, None], np.stack([0.1 * t, 0 * t, 0 * t], -1), 5.0)  # steady turn about x
+    pose = np.zeros((T, 2, 3))
+    transl = np.where(valid[:, None], np.stack([0.01 * t, 0.5 + 0 * t, 0.02 * t], -1), -1.0)
+    out = fill_invalid({"global_orient": go, "pose": pose, "transl": transl}, valid, window=3, horizon=2)
+    np.testing.assert_allclose(out["global_orient"][:, 0], 0.1 * t, atol=1e-12)
+    np.testing.assert_allclose(out["transl"][:, 0], 0.01 * t, atol=1e-12)
+    np.testing.assert_allclose(out["transl"][:, 1], 0.5)
+    np.testing.assert_allclose(out["pose"], 0.0)
+    everything = fill_invalid({"global_orient": go, "pose": pose, "transl": transl}, np.ones(T, bool))
+    np.testing.assert_array_equal(everything["transl"], transl)
+    np.testing.assert_array_equal(everything["global_orient"], go)
+
+
 def _info(n_in: int, kept: list[int]) -> FramesInfo:
     return FramesInfo(len(kept), (50, 100), (100, 200), n_in, kept, "frames")
 
