@@ -18,6 +18,7 @@ and MPJPE against gt/. The run is resumable (re-running continues where it stopp
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -111,6 +112,20 @@ def measure(seq: Sequence, params: FrameParams, mesh: trimesh.Trimesh, gt, gt_me
         "f10": result.get("f10"),
         "mpjpe_mm": result["mpjpe_mm"],
         "object_scale": s,
+    }
+
+
+def refinement_speed(residuals: Path) -> dict:
+    """Iterations per second of stage 2 (phase 1 and the phase-2 chunks, from its residuals.json)."""
+    phases = json.loads(residuals.read_text())["phases"]
+    iterations = sum(p["iterations"] for p in phases)
+    seconds = sum(p["seconds"] for p in phases)
+    frame_iterations = sum(p["iterations"] * len(p["frames"]) for p in phases)
+    return {
+        "iterations": iterations,
+        "optimisation_seconds": round(seconds, 1),
+        "iterations_per_second": round(iterations / seconds, 2),
+        "frame_iterations_per_second": round(frame_iterations / seconds, 1),
     }
 
 
@@ -208,6 +223,7 @@ def main() -> None:
             **states,
             "ground_truth_reference": reference,
             "stage2_residuals": run.state()["completed_stages"].get("2"),
+            "stage2_speed": refinement_speed(run.stage_dir(2) / "residuals.json"),
         },
     )
     print(f"bench: wrote {args.out}", flush=True)

@@ -27,6 +27,7 @@ from hold.eval.run_metrics import METRICS_FILE, summary_line
 from hold.stages import STAGE_NAMES
 from hold.utils.io import write_json, write_text
 from preprocess.cli import main as preprocess_main
+from preprocess.mediapipe.driver import MAKE_COMMAND, environment_ready
 
 BUDGET_S = 15 * 60
 """The demo's time budget on a 2-core CPU (README), shown beside the total."""
@@ -52,11 +53,21 @@ def demo_paths(out: Path) -> dict[str, Path]:
     return {"raw": out / "raw", "sequence": out / "sequence", "run": out / "run", "export": out / "export"}
 
 
-def demo_steps(out: Path) -> list[DemoStep]:
+def hands_backend(choice: str) -> str:
+    """The preprocessing ``hands`` backend: ``auto`` takes mediapipe, a real hand estimator, when its
+    environment exists (``make mediapipe-env``), else the emulated estimates the synthesiser wrote."""
+    if choice == "auto":
+        return "mediapipe" if environment_ready() else "import"
+    return choice
+
+
+def demo_steps(out: Path, hands: str = "import") -> list[DemoStep]:
     p = demo_paths(out)
     return [
         DemoStep("synthesise", synth_main, [str(p["raw"]), "--preset", "demo"]),
-        DemoStep("preprocess", preprocess_main, [str(p["raw"]), str(p["sequence"])]),
+        DemoStep(
+            "preprocess", preprocess_main, [str(p["raw"]), str(p["sequence"]), f"hands.backend={hands}"]
+        ),
         DemoStep("train", train_main, [str(p["sequence"]), "--out", str(p["run"]), "--config", "demo"]),
         DemoStep("export", export_main, [str(p["run"]), "--out", str(p["export"])]),
         DemoStep("evaluate", eval_main, [str(p["run"])]),
@@ -105,6 +116,7 @@ def summarise(out: Path, timings: list[StepTiming]) -> tuple[str, dict[str, Any]
     p = demo_paths(out)
     total = sum(t.seconds for t in timings)
     ok = bool(timings) and all(t.exit_code == 0 for t in timings) and len(timings) == len(demo_steps(out))
+    hands = _read_json(p["sequence"] / "work" / "hands" / "hands.json")
     now = _dt.datetime.now().astimezone()
     lines = [
         f"hold demo — {out}",
@@ -128,6 +140,8 @@ def summarise(out: Path, timings: list[StepTiming]) -> tuple[str, dict[str, Any]
     lines.append(f"  {'total':<28}{total:>8.1f}s  ({budget} the {BUDGET_S // 60}-minute budget)")
     metrics = _read_json(p["run"] / METRICS_FILE) if any(t.name == "evaluate" for t in timings) else None
     lines.append("")
+    if hands is not None:
+        lines.append(f"hand estimates: {describe_hands(hands)}")
     if metrics is not None:
         lines.append(f"metrics (vs the synthetic ground truth): {summary_line(metrics)}")
     else:
@@ -159,6 +173,7 @@ def summarise(out: Path, timings: list[StepTiming]) -> tuple[str, dict[str, Any]
         "ok": ok,
         "steps": [asdict(t) for t in timings],
         "train_stage_seconds": stage_seconds,
+        "hands_backend": hands.get("backend") if hands else None,
         "total_seconds": round(total, 1),
         "metrics": {k: metrics.get(k) for k in ("mpjpe_mm", "cd_cm2", "f5", "f10", "cd_h_cm2")}
         if metrics
@@ -167,12 +182,33 @@ def summarise(out: Path, timings: list[StepTiming]) -> tuple[str, dict[str, Any]
     return "\n".join(lines), facts
 
 
+def describe_hands(hands: dict[str, Any]) -> str:
+    """One line on where the hand estimates came from (preprocess ``work/hands/hands.json``)."""
+    if hands.get("backend") != "mediapipe":
+        return f"the synthesiser's emulated estimator (RAW hands.npz); `{MAKE_COMMAND}` enables mediapipe"
+    valid = ", ".join(f"{side} {hands[side]['valid']}" for side in hands.get("sides", []) if side in hands)
+    mp = hands.get("mediapipe", {})
+    return (
+        f"mediapipe {mp.get('mediapipe_version', '')} hand landmarks ({mp.get('frames_with_detection', '?')} "
+        f"frames detected; valid after fitting: {valid})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hold.demo", description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, nargs="?", default=Path("demo_out"), help="output folder")
+    parser.add_argument(
+        "--hands",
+        choices=["auto", "mediapipe", "import"],
+        default="auto",
+        help="hand estimates: mediapipe, the synthesiser's emulated estimator, or auto (mediapipe when "
+        f"its environment exists: `{MAKE_COMMAND}`)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("WANDB_MODE", "offline")  # never block on a W&B login without network
-    timings = run_steps(demo_steps(args.out))
+    hands = hands_backend(args.hands)
+    print(f"[demo] hand estimates: {hands}", file=sys.stderr, flush=True)
+    timings = run_steps(demo_steps(args.out, hands))
     text, facts = summarise(args.out, timings)
     write_text(args.out / "summary.txt", text + "\n")
     write_json(args.out / "summary.json", facts)

@@ -127,7 +127,7 @@ class HoldSystem(pl.LightningModule):
         if self.run_logger is not None and tc.image_every and step % tc.image_every == 0:
             self.log_panel(step)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> dict:
         o = self.cfg.optim
         latents = [self.model.object.latents.weight, self.model.background.latents.weight]
         densities = [p for n in self._nodes().values() for p in n.density.parameters()]
@@ -147,7 +147,10 @@ class HoldSystem(pl.LightningModule):
                     "lr": o.lr_frame_params,
                 }
             )
-        return torch.optim.Adam(groups)
+        optimizer = torch.optim.Adam(groups)
+        decay, steps = o.lr_decay, max(self.max_steps, 1)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: decay ** min(step / steps, 1.0))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ----------------------------------------------------------------------------- helpers
     def _nodes(self) -> dict[str, torch.nn.Module]:

@@ -34,8 +34,15 @@ class OptimConfig:
     optimize_frame_params: bool = True
     """Optimise poses during training (HOLD does, slowly); false keeps them fixed, which also skips
     backpropagating through the hand skinning (faster)."""
+    lr_decay: float = 1.0
+    """Factor the learning rates reach at the last step of a stage, decaying exponentially from the
+    start (1: constant, as HOLD). Hash grids trained at a high constant rate keep oscillating."""
     grad_clip: float = 0.5
     """Gradient-norm clipping (HOLD: 0.5); 0 disables it."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError(f"lr_decay: expected a factor in (0, 1], found {self.lr_decay}")
 
 
 @dataclass

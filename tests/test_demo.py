@@ -18,6 +18,25 @@ def test_demo_runs_the_pipeline_in_order(tmp_path: Path):
     assert steps[3].argv == [str(tmp_path / "run"), "--out", str(tmp_path / "export")]
 
 
+def test_hand_estimates_come_from_mediapipe_when_its_environment_exists(tmp_path: Path, monkeypatch):
+    for ready, expected in ((True, "mediapipe"), (False, "import")):
+        monkeypatch.setattr(demo, "environment_ready", lambda ready=ready: ready)
+        assert demo.hands_backend("auto") == expected
+        assert demo.hands_backend("import") == "import"
+        assert f"hands.backend={expected}" in demo_steps(tmp_path, demo.hands_backend("auto"))[1].argv
+    hands = {
+        "backend": "mediapipe",
+        "mediapipe": {"mediapipe_version": "0.10.21", "frames_with_detection": 28},
+    }
+    write_json(
+        tmp_path / "sequence" / "work" / "hands" / "hands.json",
+        hands | {"sides": ["right"], "right": {"valid": 28}},
+    )
+    text, facts = summarise(tmp_path, [StepTiming("synthesise", 1.0, 0), StepTiming("preprocess", 1.0, 0)])
+    assert "hand estimates: mediapipe 0.10.21 hand landmarks (28 frames detected" in text
+    assert facts["hands_backend"] == "mediapipe"
+
+
 def test_run_steps_stops_at_the_first_failure():
     calls = []
 
@@ -54,7 +73,7 @@ def test_summary_shows_stage_times_metrics_and_paths(tmp_path: Path):
 
 
 def test_main_writes_the_summary_and_returns_the_failing_code(tmp_path: Path, monkeypatch, capsys):
-    def fake_steps(out: Path):
+    def fake_steps(out: Path, hands: str):
         return [DemoStep("synthesise", lambda argv: 0, []), DemoStep("preprocess", lambda argv: 2, [])]
 
     monkeypatch.setattr(demo, "demo_steps", fake_steps)

@@ -10,11 +10,17 @@ import torch
 
 from hold import losses
 from hold.config import list_presets, load_config
+from hold.data.sequence import read_sequence
 from hold.stages import run_stages
-from hold.system import NonFiniteLossError
+from hold.system import HoldSystem, NonFiniteLossError
 
 # Fewer rays than the presets draw, so that even paper.yaml's 8×256 MLPs take seconds per step here.
-SMALL = ["rays.frames_per_step=2", "rays.rays_per_frame=16", "logging.wandb=disabled", "logging.log_every_steps=1"]
+SMALL = [
+    "rays.frames_per_step=2",
+    "rays.rays_per_frame=16",
+    "logging.wandb=disabled",
+    "logging.log_every_steps=1",
+]
 SHORT = [
     "train.stage1_steps=2",
     "train.checkpoint_every=1",
@@ -66,3 +72,15 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tiny_synthetic, tmp_pat
         run_stages(tiny_synthetic.oracle_dir, tmp_path / "run", cfg, [1])
     ckpt = torch.load(tmp_path / "run" / "stage1" / "ckpts" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 2
+
+
+def test_learning_rates_decay_to_the_configured_factor(tiny_synthetic):
+    cfg = load_config("demo", SMALL + ["optim.lr_decay=0.1"])
+    system = HoldSystem(cfg, read_sequence(tiny_synthetic.oracle_dir), None, max_steps=10)
+    opt = system.configure_optimizers()
+    optimizer, schedule = opt["optimizer"], opt["lr_scheduler"]["scheduler"]
+    start = [g["lr"] for g in optimizer.param_groups]
+    for _ in range(10):
+        optimizer.step()
+        schedule.step()
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.1 * lr for lr in start])

@@ -31,9 +31,12 @@ class RefineLossConfig:
     """Object silhouette vs the object mask, ignoring hand pixels (HOLD §3.4)."""
     contact: float = 0.5
     """Squared gap between each contact region and its nearest object point (HOLD §3.4 L_contact)."""
-    penetration_hand: float = 1.0
-    """Squared depth of hand vertices inside the object, summed over vertices (beyond HOLD: HOMan)."""
-    penetration_object: float = 1.0
+    penetration_hand: float = 0.1
+    """Squared depth of hand vertices inside the object, summed over vertices (beyond HOLD: HOMan).
+    Kept soft: where the hand hides the object, the stage-1 mesh grows into the fingers, and a stiff
+    term pushes hand and object apart (demo: weight 1 raised the fingertip gap and lowered the mask IoU;
+    0.1 cut the penetration 4× and CD_h by 40 %)."""
+    penetration_object: float = 0.1
     """Squared depth of object points inside the sealed hand, summed over points (beyond HOLD)."""
     smooth_transl: float = 0.1
     """Zeroth-order temporal smoothness: squared change of hand and object translations between
