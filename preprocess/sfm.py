@@ -24,7 +24,7 @@ from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from hold.data.sequence import LABEL_OBJECT
-from hold.geometry.rotations import slerp_fill
+from hold.geometry.rotations import lerp_fill, slerp_fill
 from hold.utils.io import write_json, write_npz, write_png
 from hold.utils.logging import get_logger
 from preprocess.colmap import CameraPrior, camera_matrix, choose_backend, run_hloc, run_pycolmap
@@ -137,27 +137,14 @@ def interpolate_poses(
     rot: np.ndarray, u: np.ndarray, registered: np.ndarray, velocity_frames: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fill unregistered frames: SLERP for rotations and linear for translations between registered
-    frames; before the first / after the last, constant-velocity motion estimated over
-    ``velocity_frames`` registered frames (0: copy the nearest pose).
+    frames; before the first / after the last, constant-velocity motion estimated over the registered
+    frames within ``velocity_frames`` frames of the end (0: copy the nearest pose).
     """
-    rot = slerp_fill(rot, registered)
-    t_all, t_reg = np.arange(len(u)), np.flatnonzero(registered)
-    u = np.stack([np.interp(t_all, t_reg, u[t_reg, k]) for k in range(3)], -1)
-    k = min(velocity_frames, len(t_reg) - 1)
-    if k < 1:
-        return rot, u
-    R = Rotation.from_rotvec(rot)
-    for end, inner, outside in ((t_reg[0], t_reg[min(k, len(t_reg) - 1)], t_all[: t_reg[0]]),
-                                (t_reg[-1], t_reg[-1 - k], t_all[t_reg[-1] + 1 :])):  # fmt: skip
-        if len(outside) == 0:
-            continue
-        span = end - inner  # frames from the inner reference to the end frame (signed)
-        omega = (R[end] * R[inner].inv()).as_rotvec() / span  # camera-frame rotation per frame
-        velocity = (u[end] - u[inner]) / span
-        steps = (outside - end)[:, None]
-        rot[outside] = (Rotation.from_rotvec(omega * steps) * R[end]).as_rotvec()
-        u[outside] = u[end] + velocity * steps
-    return rot, u
+    horizon = len(registered)  # the object keeps moving: no bound on the continuation
+    return (
+        slerp_fill(rot, registered, velocity_frames, horizon),
+        lerp_fill(u, registered, velocity_frames, horizon),
+    )
 
 
 def pose_outliers(rot: np.ndarray, registered: np.ndarray, min_deg: float, factor: float) -> np.ndarray:

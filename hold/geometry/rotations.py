@@ -102,3 +102,18 @@ def slerp_fill(rotvecs: np.ndarray, valid: np.ndarray, window: int = 0, horizon:
             out[t] = (Rotation.from_rotvec(scale * step) * edge).as_rotvec()
     out[valid] = flat[valid]
     return out.reshape(rotvecs.shape)
+
+
+def lerp_fill(values: np.ndarray, valid: np.ndarray, window: int = 0, horizon: int = 0) -> np.ndarray:
+    """``slerp_fill`` for vectors (T, ..., D): linear interpolation between the nearest valid frames,
+    and at the ends a copy of the edge frame or, with ``window`` and ``horizon``, constant velocity."""
+    valid = np.asarray(valid, bool)
+    if not valid.any():
+        raise ValueError("lerp_fill: no valid frame to interpolate from")
+    T = values.shape[0]
+    flat = values.reshape(T, -1)
+    times = np.flatnonzero(valid)
+    out = np.stack([np.interp(np.arange(T), times, flat[times, k]) for k in range(flat.shape[1])], -1)
+    for end in end_motions(valid, window, horizon):
+        out[end.frames] = flat[end.edge] + end.scale[:, None] * (flat[end.edge] - flat[end.ref])
+    return out.reshape(values.shape)

@@ -4,7 +4,13 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from hold.geometry.rotations import axis_angle_to_matrix, end_motions, matrix_to_axis_angle, slerp_fill
+from hold.geometry.rotations import (
+    axis_angle_to_matrix,
+    end_motions,
+    lerp_fill,
+    matrix_to_axis_angle,
+    slerp_fill,
+)
 
 
 def test_axis_angle_matches_scipy_and_round_trips():
@@ -75,3 +81,13 @@ def test_end_motions_measure_the_velocity_inside_the_window():
     np.testing.assert_allclose(last.scale, [1 / 3, 1 / 3])  # capped at the horizon
     assert (first.edge, first.ref) == (1, 4) and list(first.frames) == [0]
     assert end_motions(valid, window=0, horizon=5) == []
+
+
+def test_lerp_fill_interpolates_and_continues_at_the_ends():
+    valid = np.array([False, True, False, True, True, False, False])
+    values = np.arange(7.0)[:, None] * np.array([[1.0, -2.0]])  # a steady motion
+    values[~valid] = 99.0
+    held = lerp_fill(values, valid)
+    np.testing.assert_allclose(held[[0, 2, 5, 6]], [[1, -2], [2, -4], [4, -8], [4, -8]])
+    moving = lerp_fill(values, valid, window=3, horizon=1)  # beyond the horizon the last guess holds
+    np.testing.assert_allclose(moving[[0, 2, 5, 6]], [[0, 0], [2, -4], [5, -10], [5, -10]])
