@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from hold.data.sequence import HAND_SIDES, NUM_KEYPOINTS
-from hold.geometry.rotations import end_motions, slerp_fill
+from hold.geometry.rotations import lerp_fill, slerp_fill
 from hold.hand import build_hand_model
 from hold.hand.config import HandConfig
 from hold.hand.fitting import HandFitter
@@ -128,12 +128,7 @@ def fill_invalid(
     out = dict(params)
     out["global_orient"] = slerp_fill(params["global_orient"], valid, window, horizon)
     out["pose"] = slerp_fill(params["pose"], valid, window, horizon)
-    t_all, t_ok = np.arange(len(valid)), np.flatnonzero(valid)
-    transl = np.stack([np.interp(t_all, t_ok, params["transl"][t_ok, k]) for k in range(3)], -1)
-    for end in end_motions(valid, window, horizon):
-        step = transl[end.edge] - transl[end.ref]
-        transl[end.frames] = transl[end.edge] + end.scale[:, None] * step
-    out["transl"] = transl
+    out["transl"] = lerp_fill(params["transl"], valid, window, horizon)
     return out
 
 
