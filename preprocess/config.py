@@ -253,6 +253,15 @@ class SfmConfig:
     seed: int = 0
     """Random seed of COLMAP's RANSAC and mapper."""
 
+    def __post_init__(self) -> None:
+        if self.hull_resolution < 0 or 0 < self.hull_resolution < 8:
+            raise ValueError(f"hull_resolution must be 0 (off) or ≥ 8, found {self.hull_resolution}")
+        if self.hull_extent <= 1.0:
+            raise ValueError(f"hull_extent must be > 1 (SfM-cloud radii), found {self.hull_extent}")
+        for name in ("hull_carve_tolerance", "hull_min_object_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], found {getattr(self, name)}")
+
 
 @dataclass
 class AlignConfig:

@@ -53,9 +53,6 @@ class RefineLossConfig:
     (beyond HOLD)."""
     object_motion_rot: float = 10.0
     """Spread over the frames of the object's rotation correction R0ᵀ R (Frobenius)."""
-    hand_transl_prior: float = 0.0
-    """Squared deviation of the hand translation from its initial value: trusts the hand estimate's
-    depth (which masks barely observe) against contact and penetration with an imperfect object mesh."""
     shape_prior: float = 0.01
     """Squared deviation of the hand shape β from its stage-1 value."""
     scale_prior: float = 1.0

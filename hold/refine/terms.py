@@ -137,7 +137,6 @@ class RefineProblem:
         out = {"mask_object": losses.silhouette_l1(sil_obj, tg.object_target[f], tg.object_weight[f]).mean()}
         parts: dict[str, list[Tensor]] = {k: [] for k in ("mask_hand", "contact", "penetration_hand")}
         parts |= {"penetration_object": [], "shape_prior": [], "keypoints_2d": [], "keypoints_3d": []}
-        parts["hand_transl_prior"] = []
         object_points_in = posed.object_points[:, self.penetration_ids]
         for side, geo in self.hands.items():
             hand, leaves = posed.hands[side], batch.hands[side]
@@ -172,8 +171,6 @@ class RefineProblem:
             x_can = torch.where(valid[..., None], x_can, torch.zeros_like(x_can))
             sdf_o = torch.where(valid, geo.sdf(x_can), torch.full_like(dist, _FAR)) / u
             parts["penetration_object"].append(losses.penetration(sdf_o))
-            transl0 = self.initial.hands[side].transl.weight[f].detach()
-            parts["hand_transl_prior"].append(losses.squared_deviation(leaves.transl / u, transl0 / u) / len(f))
             betas0 = self.initial.hands[side].betas.detach()
             parts["shape_prior"].append(losses.squared_deviation(leaves.betas, betas0))
             if anchors is not None:
@@ -188,7 +185,9 @@ class RefineProblem:
             out |= self._smoothness(batch, posed, context)
         return out
 
-    def _object_motion(self, batch: PoseBatch, posed: PosedScene, context: Context | None) -> dict[str, Tensor]:
+    def _object_motion(
+        self, batch: PoseBatch, posed: PosedScene, context: Context | None
+    ) -> dict[str, Tensor]:
         """Keep the object's initial motion: its pose corrections, expressed in its own frame
         (R = R0 ΔR, t = t0 + R0 Δt), should be the same in every frame.
 
