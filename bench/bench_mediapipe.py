@@ -33,6 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import targets  # noqa: E402  (bench/targets.py)
+
 from hold.data.sequence import read_ground_truth  # noqa: E402
 from hold.eval.metrics import mpjpe_mm  # noqa: E402
 from hold.utils.io import write_json  # noqa: E402
@@ -139,12 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": seconds | timings,
         "mediapipe": done["summary"].get("mediapipe"),
         "metrics": metrics,
-        "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
-        "met": {
-            k: metrics.get(k) is not None
-            and bool({">=": np.greater_equal, "<=": np.less_equal}[op](metrics[k], v))
-            for k, (op, v) in TARGETS.items()
-        },
+        "targets": targets.describe(TARGETS),
+        "met": targets.check(metrics, TARGETS),
         "overrides": overrides,
     }
     if args.compare_import:

@@ -32,6 +32,8 @@ from scipy.spatial.transform import Rotation
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import targets  # noqa: E402  (bench/targets.py)
+
 from hold.data.sequence import read_ground_truth, read_sequence, validate_sequence  # noqa: E402
 from hold.eval.metrics import mpjpe_mm  # noqa: E402
 from hold.hand import build_hand_model  # noqa: E402
@@ -100,11 +102,6 @@ def evaluate(seq_dir: Path, raw: Path) -> dict:
     }
 
 
-def check_targets(metrics: dict) -> dict[str, bool]:
-    ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b}
-    return {k: bool(ops[op](metrics[k], v)) for k, (op, v) in TARGETS.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", type=Path, default=None, help="RAW dir (default: generate the demo preset)")
@@ -145,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "seconds": {k: round(v, 2) for k, v in result.ran.items()} | {"total": round(total, 2)} | timings,
         "metrics": metrics,
-        "targets": {k: f"{op} {v}" for k, (op, v) in TARGETS.items()},
-        "met": check_targets(metrics),
+        "targets": targets.describe(TARGETS),
+        "met": targets.check(metrics, TARGETS),
         "overrides": args.overrides,
     }
     write_json(args.out, report)

@@ -182,16 +182,26 @@ def _resolve_preset(preset: str) -> Path:
     return candidate
 
 
-def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
-    """Read a YAML file; ``extends: other`` (preset name or path) merges this file over another."""
-    if path.resolve() in seen:
-        raise ConfigError(f"{path}: 'extends' forms a cycle")
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (empty file: {}).
+
+    Raises:
+        ConfigError: the file is not valid YAML or its top level is not a mapping.
+    """
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    return data
+
+
+def _read_yaml_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """Read a YAML file; ``extends: other`` (preset name or path) merges this file over another."""
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: 'extends' forms a cycle")
+    data = read_yaml_mapping(path)
     base = data.pop("extends", None)
     if base is None:
         return data

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from hold.config import ConfigError, apply_overrides, from_dict
+from hold.config import ConfigError, apply_overrides, from_dict, read_yaml_mapping
 from hold.hand.config import HandConfig
 
 
@@ -167,6 +165,12 @@ class HandsConfig:
     """Frames whose mean 2D keypoint residual after fitting exceeds this (pixels) are marked invalid."""
     min_keypoints: int = 6
     """Frames with fewer keypoints above ``hand.fit.min_confidence`` are not fitted (invalid)."""
+    end_window: int = 4
+    """Invalid frames at a clip's ends continue the fitted motion at constant velocity, estimated over
+    the valid frames within this many frames of the end (a few: they average the fits' jitter); 0 holds
+    the last pose."""
+    end_horizon: int = 8
+    """... for at most this many frames beyond the end (twice the evidence), then the pose is held."""
     mediapipe: MediapipeConfig = field(default_factory=MediapipeConfig)
     """Settings of the ``mediapipe`` backend."""
 
@@ -367,12 +371,7 @@ def load_preprocess_config(
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"preprocess config file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of keys")
+        data = read_yaml_mapping(path)
     apply_overrides(data, overrides or [])
     cfg = from_dict(PreprocessConfig, data)
     bad = [p for p in cfg.align.phases if p not in ("h", "o", "ho")]

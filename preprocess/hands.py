@@ -38,10 +38,6 @@ from preprocess.frames import FramesInfo, default_intrinsics
 
 STEP = "hands"
 log = get_logger("preprocess.hands")
-# Clip ends without estimates continue the fitted motion (``fill_invalid``): the velocity over the
-# last END_WINDOW frames (a few, to average the per-frame jitter of the fits), for at most
-# END_HORIZON frames (twice the evidence), after which the pose is held.
-END_WINDOW, END_HORIZON = 4, 8
 
 
 def read_hand_estimates(raw: Path, info: FramesInfo) -> dict[str, dict[str, np.ndarray]]:
@@ -117,13 +113,13 @@ def load_hands_npz(path: Path, n: int) -> dict[str, dict[str, np.ndarray]]:
 
 
 def fill_invalid(
-    params: dict[str, np.ndarray], valid: np.ndarray, window: int = END_WINDOW, horizon: int = END_HORIZON
+    params: dict[str, np.ndarray], valid: np.ndarray, window: int = 0, horizon: int = 0
 ) -> dict[str, np.ndarray]:
     """Interpolate invalid frames: SLERP for ``global_orient`` and ``pose``, linear for ``transl``.
 
-    Frames before the first / after the last valid frame continue the motion at constant velocity
-    (``end_motions``: estimated over ``window`` frames, for at most ``horizon`` frames): a hand that
-    the estimator loses at a clip end is mostly still turning the way it was.
+    Frames before the first / after the last valid frame copy it, or with ``window`` and ``horizon``
+    (``hands.end_window`` / ``end_horizon``) continue the motion at constant velocity (``end_motions``):
+    a hand that the estimator loses at a clip end is mostly still turning the way it was.
     """
     out = dict(params)
     out["global_orient"] = slerp_fill(params["global_orient"], valid, window, horizon)
@@ -166,7 +162,7 @@ def fit_side(
     params["global_orient"][idx] = res.global_orient.cpu().numpy()
     params["pose"][idx] = res.pose.cpu().numpy()
     params["transl"][idx] = res.transl.cpu().numpy()
-    params = fill_invalid(params, valid)
+    params = fill_invalid(params, valid, cfg.end_window, cfg.end_horizon)
     betas = res.betas.cpu().numpy()
     with torch.no_grad():
         keypoints = model.forward_keypoints(
