@@ -1,7 +1,7 @@
 """Benchmark of the ``mediapipe`` hand backend on the synthetic demo's rendered frames, against gt.
 
     .venv/bin/python bench/bench_mediapipe.py [--raw RAW] [--work DIR] [--out bench/results/mediapipe.json]
-                                              [--compare-import] [key=value …]
+                                              [--compare-import] [--held-out SPEC] [key=value …]
 
 Needs the mediapipe environment (``make mediapipe-env``). Generates the demo RAW dir (``hold-synth
 --preset demo --seed 0``) when ``--raw`` is not given, runs the preprocessing steps ``frames`` and
@@ -16,6 +16,12 @@ Needs the mediapipe environment (``make mediapipe-env``). Generates the demo RAW
 plus diagnostics: the MPJPE over detected frames, the error of mediapipe's own root-relative world
 landmarks, per-keypoint 2D errors, timings, and (``--compare-import``) the same fit to the emulated
 ``import`` estimates of the RAW dir.
+
+The demo clip is one clip. ``--held-out "bottle:1-24 can:1-6"`` also runs other synthetic clips
+(``object:seeds``, the demo preset; their RAW dirs cached in ``DIR/clips``) and reports each clip's
+metrics, their medians, the mean MPJPE and how many clips meet all three targets: a change to the
+fitting should help there too, not only on the demo. A clip where mediapipe finds no usable hand is
+listed with the error.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from hold.eval.metrics import mpjpe_mm  # noqa: E402
 from hold.utils.io import write_json  # noqa: E402
 from hold.utils.logging import setup_logging  # noqa: E402
 from preprocess.config import load_preprocess_config  # noqa: E402
+from preprocess.errors import PreprocessError  # noqa: E402
 from preprocess.frames import FramesInfo  # noqa: E402
 from preprocess.mediapipe import MAKE_COMMAND, environment_ready  # noqa: E402
 from preprocess.pipeline import run_pipeline  # noqa: E402
@@ -108,14 +115,75 @@ def run(raw: Path, seq: Path, overrides: list[str]) -> tuple[dict, dict]:
     return evaluate(seq, raw), {k: round(v, 2) for k, v in result.ran.items()}
 
 
+def parse_clips(spec: str) -> list[tuple[str, int]]:
+    """``"bottle:1-3 can:5"`` → [("bottle", 1), ("bottle", 2), ("bottle", 3), ("can", 5)]."""
+    clips = []
+    for item in spec.split():
+        obj, _, seeds = item.partition(":")
+        first, _, last = seeds.partition("-")
+        if not obj or not first.isdigit() or not (last or first).isdigit():
+            raise SystemExit(
+                f"bench_mediapipe: --held-out item {item!r}: expected object:seed or object:first-last"
+            )
+        seeds_range = range(int(first), int(last or first) + 1)
+        if 0 in seeds_range:
+            raise SystemExit(f"bench_mediapipe: --held-out item {item!r}: seed 0 is the demo clip itself")
+        clips += [(obj, seed) for seed in seeds_range]
+    return clips
+
+
+def held_out(clips: list[tuple[str, int]], work: Path, overrides: list[str]) -> dict:
+    """Metrics of each clip (generated once into ``work/<object>-seed<s>/raw``) and their summary."""
+    from hold.data.synthetic.generate import generate
+
+    per_clip: dict[str, dict] = {}
+    for i, (obj, seed) in enumerate(clips, 1):
+        name = f"{obj}-seed{seed}"
+        print(f"bench_mediapipe: held-out clip {i}/{len(clips)}: {name}", file=sys.stderr, flush=True)
+        raw = work / name / "raw"
+        if not (raw / "gt" / "gt.npz").is_file():
+            generate(raw, preset="demo", seed=seed, object=obj)
+        try:
+            metrics, _ = run(raw, work / name / "seq", overrides)
+        except PreprocessError as e:
+            per_clip[name] = {"error": e.message}
+            continue
+        keys = ("detection_rate", "kp2d_err_px_median", "mpjpe_mm", "mpjpe_mm_detected_frames")
+        per_clip[name] = {k: metrics.get(k) for k in keys}
+    fitted = [m for m in per_clip.values() if "mpjpe_mm" in m]
+
+    def median(key: str) -> float | None:
+        values = [m[key] for m in fitted if m[key] is not None]
+        return round(float(np.median(values)), 3) if values else None
+
+    return {
+        "clips": len(clips),
+        "clips_fitted": len(fitted),
+        "clips_meeting_targets": sum(all(targets.check(m, TARGETS).values()) for m in fitted),
+        "mpjpe_mm_mean": round(float(np.mean([m["mpjpe_mm"] for m in fitted])), 3) if fitted else None,
+        "mpjpe_mm_median": median("mpjpe_mm"),
+        "mpjpe_mm_detected_frames_median": median("mpjpe_mm_detected_frames"),
+        "detection_rate_median": median("detection_rate"),
+        "kp2d_err_px_median_median": median("kp2d_err_px_median"),
+        "per_clip": per_clip,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", type=Path, default=None, help="RAW dir (default: generate the demo preset)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "hold-bench-mediapipe")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "mediapipe.json")
     parser.add_argument("--compare-import", action="store_true", help="also fit the RAW dir's hands.npz")
+    parser.add_argument(
+        "--held-out",
+        default="",
+        metavar="SPEC",
+        help="also run other synthetic clips, e.g. 'bottle:1-24 can:1-6'",
+    )
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="preprocess config overrides")
     args = parser.parse_args(argv)
+    clips = parse_clips(args.held_out)
     if not environment_ready(load_preprocess_config(args.overrides).hands.mediapipe):
         print(f"bench_mediapipe: the mediapipe environment is missing; run `{MAKE_COMMAND}`", file=sys.stderr)
         return 2
@@ -148,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare_import:
         imp, imp_seconds = run(raw, args.work / "seq-import", ["hands.backend=import", *args.overrides])
         report["import_backend"] = {"metrics": imp, "seconds": imp_seconds}
+    if clips:
+        report["held_out"] = held_out(clips, args.work / "clips", overrides)
     write_json(args.out, report)
     print(json.dumps(report, indent=2))
     return 0 if all(report["met"].values()) else 1

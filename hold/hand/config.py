@@ -65,17 +65,12 @@ class HandFitConfig:
     A flexed start keeps the optimiser on the palm side of the 2D flexion ambiguity."""
     hypothesis_iterations: int = 60
     """Adam steps of the per-hypothesis full fit (frames independent, shape fixed)."""
-    weight_select_motion: float = 1.0
-    """Weight of the keypoint motion between consecutive frames when choosing one hypothesis per
-    frame (dynamic programming over the chunk); 0 picks each frame's best alone."""
-    select_motion_scale: float = 0.01
-    """Mean keypoint motion between consecutive frames (metres) that costs as much as 1 of objective."""
     shape_init_iterations: int = 100
     """Adam steps fitting the betas to the median 3D bone lengths before anything else (needs 3D
     keypoints; 0 disables). Starts the pose search at the right hand size, hence the right depth."""
     propagation_rounds: int = 1
-    """Rounds that offer each frame its neighbours' solutions as new starts (refit, re-chosen by
-    continuity, smoothed fit again): frames stuck in a wrong local minimum follow their neighbours."""
+    """Rounds that offer each frame its neighbours' solutions as new starts (refit, the best kept,
+    smoothed fit again): frames stuck in a wrong local minimum follow their neighbours."""
     iterations: int = 200
     """Adam steps of the full fit (orientation, pose, shape, translation)."""
     lr_orient: float = 0.02

@@ -9,9 +9,10 @@ from the camera), so a single local descent often ends in the wrong minimum. The
    the best few distinct ones kept per frame. The depth starts from the ratio of the palm's metric
    and pixel spreads.
 3. ``select_hypothesis``: every (orientation, pose start) pair is fitted in full, frames independent;
-   per finger, the start that fits that finger best is recombined into one more candidate; a dynamic
-   programme (``viterbi``) then picks one candidate per frame, trading each frame's objective
-   against the motion between consecutive choices.
+   per finger, the start that fits that finger best is recombined into one more candidate; each frame
+   keeps its best-fitting candidate. (Choosing for smooth motion instead picked the slower-moving
+   mirror of a fast-turning hand and made the error worse on held-out synthetic clips:
+   ``bench/bench_mediapipe.py --held-out``.)
 4. ``propagate`` (after the smoothed full fit): each frame is offered its neighbours' solutions as
    starts, which frees frames stuck in a wrong minimum.
 """
@@ -175,13 +176,11 @@ def select_hypothesis(
     transl: Tensor,
     poses: Tensor,
     betas: Tensor,
-    before: Tensor | None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Fit every (orientation, pose start) pair, recombine fingers, choose one candidate per frame.
+    """Fit every (orientation, pose start) pair, recombine fingers, keep each frame's best candidate.
 
     Args:
         go, transl: (T, Ho, 3) rigid hypotheses; poses: (T, P, J, 3) pose starts.
-        before: keypoints (≤ 2, 21, 3) of the frames preceding the chunk, or None.
 
     Returns:
         global_orient (T, 3), pose (T, J, 3), transl (T, 3).
@@ -196,16 +195,14 @@ def select_hypothesis(
     tr_h = transl.repeat_interleave(p, dim=1).reshape(t * h, 3)
     pose_h = poses.repeat(1, ho, 1, 1).reshape(t * h, *poses.shape[2:])
     fit = obj.optimise(obs.repeat(h), go_h, pose_h, betas, tr_h, iterations=its, smooth=False)
-    candidates = [
-        x.view(t, h, *x.shape[1:]) for x in (fit.global_orient, fit.pose, fit.transl, fit.keypoints, fit.loss)
-    ]
+    candidates = [x.view(t, h, *x.shape[1:]) for x in (fit.global_orient, fit.pose, fit.transl, fit.loss)]
     if p > 1:  # the fingers are nearly independent: each finger from its best start, refitted
         g2, p2, t2 = _recombine(obj, obs.repeat(h), fit, betas, t * ho, p)
         fit2 = obj.optimise(obs.repeat(ho), g2, p2, betas, t2, iterations=its, smooth=False)
-        extra = (fit2.global_orient, fit2.pose, fit2.transl, fit2.keypoints, fit2.loss)
+        extra = (fit2.global_orient, fit2.pose, fit2.transl, fit2.loss)
         candidates = [torch.cat([a, b.view(t, ho, *b.shape[1:])], dim=1) for a, b in zip(candidates, extra)]
-    g, ps, tr, kp, loss = candidates
-    choice = viterbi(obj, loss, kp, before)
+    g, ps, tr, loss = candidates
+    choice = loss.argmin(dim=1)
     frames = torch.arange(t, device=go.device)
     return g[frames, choice], ps[frames, choice], tr[frames, choice]
 
@@ -217,9 +214,8 @@ def propagate(
     pose: Tensor,
     betas: Tensor,
     transl: Tensor,
-    before: Tensor | None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Offer each frame its own and its neighbours' solutions as starts, refit alone, choose by ``viterbi``."""
+    """Offer each frame its own and its neighbours' solutions as starts, refit alone, keep the best."""
     t = go.shape[0]
     frames = torch.arange(t, device=go.device)
     sources = torch.stack([frames, (frames - 1).clamp_min(0), (frames + 1).clamp_max(t - 1)], dim=1)
@@ -227,8 +223,7 @@ def propagate(
     idx = sources.flatten()
     its = obj.cfg.hypothesis_iterations
     fit = obj.optimise(obs.repeat(h), go[idx], pose[idx], betas, transl[idx], iterations=its, smooth=False)
-    kp = fit.keypoints.view(t, h, -1, 3)
-    pick = frames * h + viterbi(obj, fit.loss.view(t, h), kp, before)
+    pick = frames * h + fit.loss.view(t, h).argmin(dim=1)
     return fit.global_orient[pick], fit.pose[pick], fit.transl[pick]
 
 
@@ -244,39 +239,6 @@ def fill_unobserved(
     observed = torch.nonzero(seen).flatten()
     nearest = observed[(frames[:, None] - observed[None]).abs().argmin(dim=1)]
     return go[nearest], pose[nearest], transl[nearest]
-
-
-def viterbi(obj: FitObjective, unary: Tensor, kp: Tensor, before: Tensor | None) -> Tensor:
-    """(T,) candidate per frame minimising Σ unary + ``weight_select_motion`` × ρ(motion / scale).
-
-    The motion is the mean squared change of the root-relative keypoints between consecutive
-    choices: the hand's shape and orientation change slowly, while the absolute depth of a 2D fit
-    is its least certain part (the smoothed fit settles it afterwards). ρ keeps a genuine jump
-    (a cut) affordable.
-
-    Args:
-        unary: (T, H) per-frame objectives; kp: (T, H, 21, 3) keypoints; before: optional keypoints
-            (≤ 2, 21, 3) of the frames preceding the chunk.
-    """
-    cfg = obj.cfg
-    rel = kp - kp[:, :, :1]
-
-    def motion(a: Tensor, b: Tensor) -> Tensor:
-        u2 = (a - b).square().sum(-1).mean(-1) / cfg.select_motion_scale**2
-        return cfg.weight_select_motion * robust(u2, cfg.robust_loss)
-
-    cost = unary[0].clone()
-    if before is not None:
-        cost = cost + motion(rel[0], before[-1] - before[-1, :1])
-    back = []
-    for f in range(1, unary.shape[0]):
-        best, arg = (cost[None] + motion(rel[f][:, None], rel[f - 1][None])).min(dim=1)  # (H_now,)
-        back.append(arg)
-        cost = unary[f] + best
-    path = [int(cost.argmin())]
-    for arg in reversed(back):
-        path.append(int(arg[path[-1]]))
-    return torch.tensor(path[::-1], device=unary.device)
 
 
 def _recombine(

@@ -4,7 +4,8 @@ Inputs per frame: 21 pixel keypoints with confidences (perspective camera ``K``)
 root-relative 3D keypoints (camera axes, metres), e.g. an external estimator's ``hands.npz``
 (DESIGN.md §4). The objective (``fit_objective``) combines a robust reprojection term, a robust 3D
 term, pose and shape priors, joint limits and temporal smoothness; the search (``fit_search``)
-handles the ambiguities of 2D keypoints with hypotheses chosen for continuity over the sequence.
+handles the ambiguities of 2D keypoints with several hypotheses per frame and neighbours' solutions
+as further starts.
 
 Frames are optimised in batches of ``chunk_size``; each chunk is warm-started from the last frame of
 the previous one (as a rigid hypothesis and a pose start), its smoothness term continues from it,
@@ -141,7 +142,7 @@ class HandFitter:
         before = None if prev is None else prev.keypoints
         poses = search.pose_starts(obj, len(obs), init, prev)
         go, transl = search.rigid_hypotheses(obj, obs, betas, poses[:, 0], init, prev)
-        go, pose, transl = search.select_hypothesis(obj, obs, go, transl, poses, betas, before)
+        go, pose, transl = search.select_hypothesis(obj, obs, go, transl, poses, betas)
         go, pose, transl = search.fill_unobserved(obs, go, pose, transl)
         fit = obj.optimise(
             obs,
@@ -155,9 +156,7 @@ class HandFitter:
             before=before,
         )
         for _ in range(cfg.propagation_rounds if len(obs) > 1 else 0):
-            go, pose, transl = search.propagate(
-                obj, obs, fit.global_orient, fit.pose, fit.betas, fit.transl, before
-            )
+            go, pose, transl = search.propagate(obj, obs, fit.global_orient, fit.pose, fit.betas, fit.transl)
             fit = obj.optimise(
                 obs, go, pose, fit.betas, transl, iterations=cfg.iterations, smooth=True, before=before
             )

@@ -73,7 +73,7 @@ def test_recovers_pose_from_2d_keypoints_with_known_shape(anny_right, one_thread
 def test_noise_free_frames_are_recovered_exactly(anny_left, one_thread):
     """Independent frames (no smoothness): without noise, 2D + 3D pin the hand down to ~1 mm."""
     cfg = HandConfig()
-    cfg.fit.weight_smooth = cfg.fit.weight_select_motion = 0.0
+    cfg.fit.weight_smooth = 0.0
     cfg.fit.propagation_rounds = 0
     g = torch.Generator().manual_seed(5)
     hand = anny_left
