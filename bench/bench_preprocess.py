@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import targets  # noqa: E402  (bench/targets.py)
+from demo_clip import ensure_clip, is_current  # noqa: E402  (bench/demo_clip.py)
 
 from hold.data.sequence import read_ground_truth, read_sequence, validate_sequence  # noqa: E402
 from hold.eval.metrics import mpjpe_mm  # noqa: E402
@@ -113,12 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, float] = {}
     raw = args.raw
     if raw is None:
-        from hold.data.synthetic.generate import generate
-
         raw = args.work / "raw"
-        if not (raw / "gt" / "gt.npz").is_file():
-            start = time.perf_counter()
-            generate(raw, preset="demo", seed=0)
+        start = time.perf_counter()
+        if ensure_clip(raw):
             timings["generate_demo_raw"] = round(time.perf_counter() - start, 2)
     seq = args.work / "seq"
     cfg = load_preprocess_config(args.overrides)
@@ -135,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "preprocess on the synthetic demo RAW dir (seed 0)",
         "raw": str(raw),
+        "raw_is_current_demo": is_current(raw),
         "machine": {
             "platform": platform.platform(),
             "cpus": torch.get_num_threads(),

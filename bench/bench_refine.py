@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
+from demo_clip import ensure_clip  # bench/demo_clip.py
 from scipy.spatial.transform import Rotation
 
 from hold.config import load_config
 from hold.data.sequence import Sequence, read_ground_truth, read_sequence, write_sequence
-from hold.data.synthetic import generate
 from hold.eval import HandObjectSequence, evaluate
 from hold.eval.evaluate import similarity_matrices
 from hold.hand import build_hand_model
@@ -148,8 +148,8 @@ def main() -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     raw, oracle = args.data / "raw", args.data / "seq"
-    if not (oracle / "sequence.json").is_file():
-        generate(raw, preset="demo", seed=0, oracle=oracle)
+    if ensure_clip(raw, oracle) and args.work.is_dir():
+        shutil.rmtree(args.work)  # the preprocessing and runs of an older clip
     t0 = time.perf_counter()
     pre = args.work / "pre"
     init = args.init

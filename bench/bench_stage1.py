@@ -19,10 +19,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 import trimesh
+from demo_clip import ensure_clip  # bench/demo_clip.py
 
 from hold.config import load_config
 from hold.data.sequence import read_sequence
-from hold.data.synthetic import generate
 from hold.eval import HandObjectSequence, evaluate
 from hold.system import HoldSystem
 from hold.utils.io import write_json
@@ -80,8 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "disabled")
     data = args.data or Path(tempfile.mkdtemp(prefix="hold_bench_"))
-    if not (data / "seq" / "sequence.json").is_file():
-        generate(data / "raw", preset="demo", seed=0, oracle=data / "seq")
+    ensure_clip(data / "raw", data / "seq")
     cfg = load_config(args.preset, ["train.image_every=0", "train.checkpoint_every=100000", *args.overrides])
     seq = read_sequence(data / "seq")
     gt_mesh = trimesh.load(data / "seq" / "gt" / "object.ply", force="mesh")

@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import torch
+from demo_clip import ensure_clip  # bench/demo_clip.py
 
 from hold.config import load_config
 from hold.data.sequence import read_sequence
-from hold.data.synthetic import generate
 from hold.system import HoldSystem
 from hold.utils.io import write_json
 
@@ -78,8 +78,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     load_start = os.getloadavg()[0]
     data = args.data or Path(tempfile.mkdtemp(prefix="hold_bench_"))
-    if not (data / "seq" / "sequence.json").is_file():
-        generate(data / "raw", preset="demo", seed=0, oracle=data / "seq")
+    ensure_clip(data / "raw", data / "seq")
     seq = read_sequence(data / "seq")
     results = [measure(p, seq, args.steps, []) for p in args.presets]
     base = results[0]
