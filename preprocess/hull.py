@@ -1,8 +1,8 @@
 """The object's extent from its masks: a visual hull in SfM coordinates, for the canonical normalisation.
 
 SfM triangulates only the textured, often-seen parts of the object, so a canonical frame normalised by
-its points alone can leave part of the object outside the sphere that stage 1 reconstructs in (on the
-demo bottle: the neck and base, 15–40 % of the surface). Space carving (Kutulakos & Seitz, IJCV 2000)
+its points alone can leave part of the object outside the sphere that stage 1 reconstructs in (on a
+256×256 render of the demo bottle: the neck and base, 15–40 % of the surface). Space carving (Kutulakos & Seitz, IJCV 2000)
 with the object masks bounds the whole object: a voxel of a grid around the cloud stays when, in the
 registered frames that see it, it projects onto background in at most ``hull_carve_tolerance`` of
 them (mask noise) and onto the object in at least ``hull_min_object_fraction`` of them. Hand pixels
