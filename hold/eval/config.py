@@ -28,3 +28,6 @@ class EvalConfig:
     """Maximum ICP iterations of the final refinement on all surface samples."""
     icp_tolerance: float = 1e-7
     """ICP stops when the relative decrease of its mean squared correspondence distance is below this."""
+    pose_error_percentile: float = 95.0
+    """Upper percentile reported beside the median of each per-frame object pose error (metrics.json
+    key ``p95`` for 95): the bad frames a median hides."""

@@ -7,18 +7,16 @@ metrics.json.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from hold.eval.align import Alignment, align_similarity
+from hold.eval.align import align_similarity
 from hold.eval.config import EvalConfig
 from hold.eval.metrics import (
     M2_TO_CM2,
-    M_TO_MM,
     NUM_KEYPOINTS,
     chamfer_distance,
     check_frames,
@@ -26,17 +24,22 @@ from hold.eval.metrics import (
     check_valid,
     fscore,
     hand_relative_chamfer_cm2,
-    mpjpe_mm,
+    mpjpe_per_frame_mm,
 )
+from hold.eval.pose_error import object_pose_errors, split_similarity
+from hold.eval.result import PROTOCOL_NAME, UNITS, EvalProtocol, EvalResult, FScoreResult
 from hold.eval.surface import sample_surface
 
-PROTOCOL_NAME = "HOLD (CVPR 2024) §4"
-UNITS = {
-    "mpjpe_mm": "mm, root-relative (keypoint root_index), mean over frames_used and 21 keypoints",
-    "cd_cm2": "cm², squared distances, mean of both directions summed, after alignment",
-    "fscore": "%, at fscore_thresholds_m, after alignment",
-    "cd_h_cm2": "cm², as cd_cm2 but hand-root-relative per frame without alignment, mean over frames_used",
-}
+__all__ = [
+    "PROTOCOL_NAME",
+    "UNITS",
+    "EvalProtocol",
+    "EvalResult",
+    "FScoreResult",
+    "HandObjectSequence",
+    "evaluate",
+    "similarity_matrices",
+]
 
 
 @dataclass
@@ -45,100 +48,18 @@ class HandObjectSequence:
 
     Attributes:
         joints: (T, 21, 3) hand keypoints in the camera frame, metres (common order, DESIGN.md §3).
+            The prediction gives them on every frame (the poses the model used), detected or not.
         object_mesh: the object mesh in its own frame (prediction: canonical; GT: gt/object.ply).
         object_to_camera: (T, 4, 4) object frame → camera similarity per frame (see
-            ``similarity_matrices``); needed with ``joints`` for CD_h.
-        valid: (T,) bool frames whose values are usable; all when None.
+            ``similarity_matrices``); needed with ``joints`` for CD_h and for the pose errors.
+        valid: (T,) bool; GT: frames with usable ground truth (the frames scored); prediction: frames
+            where the hand was detected (the ``*_detected`` figures). All when None.
     """
 
     joints: np.ndarray | None = None
     object_mesh: trimesh.Trimesh | None = None
     object_to_camera: np.ndarray | None = None
     valid: np.ndarray | None = None
-
-
-@dataclass
-class FScoreResult:
-    """F-score at one threshold (percent)."""
-
-    threshold_m: float
-    precision: float
-    recall: float
-    fscore: float
-
-
-@dataclass
-class EvalProtocol:
-    """How the numbers were obtained, recorded beside them in metrics.json."""
-
-    num_frames: int
-    frames_used: list[int]
-    num_surface_samples: int
-    seed: int
-    fscore_thresholds_m: list[float]
-    root_index: int
-    alignment: str
-    alignment_method: str
-    init_rotations: str
-    icp_coarse_num_points: int
-    icp_coarse_iterations: int
-    icp_max_iterations: int
-    icp_tolerance: float
-    units: dict[str, str]
-
-
-@dataclass
-class EvalResult:
-    """All metrics of one sequence; a metric is None when its inputs are missing on either side.
-
-    Attributes:
-        mpjpe_mm: root-relative MPJPE over the frames used, mm.
-        cd_cm2: object Chamfer distance after similarity alignment, cm².
-        fscores: F-score per threshold, on the same alignment.
-        cd_h_cm2: hand-relative object Chamfer distance, mean over the frames used, cm².
-        cd_h_per_frame_cm2: (T,) CD_h per frame, NaN where unused.
-        alignment: the prediction → GT object alignment behind ``cd_cm2`` and ``fscores``.
-        protocol: the settings and frames used.
-    """
-
-    protocol: EvalProtocol
-    mpjpe_mm: float | None = None
-    cd_cm2: float | None = None
-    fscores: list[FScoreResult] = field(default_factory=list)
-    cd_h_cm2: float | None = None
-    cd_h_per_frame_cm2: np.ndarray | None = None
-    alignment: Alignment | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict for metrics.json: headline numbers, F-score details, alignment, protocol."""
-        out: dict[str, Any] = {"mpjpe_mm": self.mpjpe_mm, "cd_cm2": self.cd_cm2}
-        for f in self.fscores:
-            out[f"f{f.threshold_m * M_TO_MM:g}"] = f.fscore  # "f5", "f10" as in HOLD's tables
-        out["cd_h_cm2"] = self.cd_h_cm2
-        out["fscore"] = [
-            {
-                "threshold_mm": f.threshold_m * M_TO_MM,
-                "precision": f.precision,
-                "recall": f.recall,
-                "fscore": f.fscore,
-            }
-            for f in self.fscores
-        ]
-        if self.alignment is not None:
-            t = self.alignment.transform
-            out["alignment"] = {
-                "scale": float(t.scale),
-                "rotation": t.rotation.tolist(),
-                "translation": t.translation.tolist(),
-                "icp_iterations": self.alignment.iterations,
-                "num_starts": self.alignment.num_starts,
-            }
-        if self.cd_h_per_frame_cm2 is not None:
-            out["per_frame"] = {
-                "cd_h_cm2": [None if np.isnan(v) else float(v) for v in self.cd_h_per_frame_cm2]
-            }
-        out["protocol"] = {"name": PROTOCOL_NAME, **vars(self.protocol)}
-        return out
 
 
 def similarity_matrices(rotation: np.ndarray, translation: np.ndarray, scale: float = 1.0) -> np.ndarray:
@@ -167,11 +88,15 @@ def similarity_matrices(rotation: np.ndarray, translation: np.ndarray, scale: fl
 
 
 def evaluate(pred: HandObjectSequence, gt: HandObjectSequence, cfg: EvalConfig | None = None) -> EvalResult:
-    """Compute MPJPE, CD, F-scores and CD_h of a reconstruction against ground truth (HOLD §4).
+    """Compute MPJPE, CD, F-scores, CD_h, the object scale error and pose errors (HOLD §4, DESIGN.md §6).
 
-    - MPJPE needs ``joints`` on both sides; CD and F-scores need ``object_mesh`` on both sides;
-      CD_h needs all of ``joints``, ``object_mesh`` and ``object_to_camera`` on both sides.
-    - Frames used = GT valid ∧ prediction valid; MPJPE and CD_h average over the same frames.
+    - MPJPE needs ``joints`` on both sides; CD, F-scores and the scale error need ``object_mesh`` on
+      both sides; CD_h needs ``joints``, ``object_mesh`` and ``object_to_camera`` on both sides; the
+      pose errors need ``object_mesh`` and ``object_to_camera`` (and ``joints`` for the hand-relative
+      ones) on both sides.
+    - The headline per-frame metrics average over ALL GT-valid frames, scored with the predicted
+      values of every frame (a frame where the hand detector failed still counts); the
+      ``*_detected`` figures average over GT valid ∧ prediction valid (None when empty).
     - Both meshes are sampled with ``cfg.num_surface_samples`` points (pred with ``cfg.seed``, GT with
       ``cfg.seed + 1``); the same samples serve the alignment, CD, F-scores and CD_h.
 
@@ -182,20 +107,70 @@ def evaluate(pred: HandObjectSequence, gt: HandObjectSequence, cfg: EvalConfig |
 
     Returns:
         The metrics with the protocol used.
+
+    Raises:
+        ValueError: inconsistent shapes, or no GT-valid frame.
     """
     cfg = cfg or EvalConfig()
     check_root_index(cfg.root_index)
     num_frames = _num_frames(pred, gt)
-    mask = None
+    scored = detected = None
     if num_frames is not None:
-        mask = check_valid(gt.valid, num_frames, "gt.valid") & check_valid(
-            pred.valid, num_frames, "pred.valid"
+        scored = check_valid(gt.valid, num_frames, "gt.valid")
+        detected = scored & check_valid(pred.valid, num_frames, "pred.valid", allow_empty=True)
+    result = EvalResult(protocol=_protocol(cfg, num_frames, scored, detected))
+    if pred.joints is not None and gt.joints is not None:
+        result.mpjpe_per_frame_mm = mpjpe_per_frame_mm(pred.joints, gt.joints, scored, cfg.root_index)
+        result.mpjpe_mm, result.mpjpe_detected_mm = _means(result.mpjpe_per_frame_mm, scored, detected)
+    if pred.object_mesh is None or gt.object_mesh is None:
+        return result
+
+    pred_pts = sample_surface(pred.object_mesh, cfg.num_surface_samples, cfg.seed, "pred.object_mesh")
+    gt_pts = sample_surface(gt.object_mesh, cfg.num_surface_samples, cfg.seed + 1, "gt.object_mesh")
+    result.alignment = align_similarity(pred_pts, gt_pts, cfg)
+    aligned = result.alignment.transform.apply(pred_pts)
+    result.cd_cm2 = chamfer_distance(aligned, gt_pts) * M2_TO_CM2
+    for tau in cfg.fscore_thresholds_m:
+        result.fscores.append(FScoreResult(tau, *fscore(aligned, gt_pts, tau)))
+    # The alignment scale s maps the prediction onto GT: the predicted object is 1/s times the GT
+    # size, times the ratio of the scales the poses apply (1 for metric meshes).
+    pose_scale = _pose_scale(pred.object_to_camera, scored) / _pose_scale(gt.object_to_camera, scored)
+    result.object_size_ratio = pose_scale / float(result.alignment.transform.scale)
+
+    if pred.object_to_camera is None or gt.object_to_camera is None:
+        return result
+    with_joints = pred.joints is not None and gt.joints is not None
+    result.pose_errors = object_pose_errors(
+        pred.object_to_camera,
+        gt.object_to_camera,
+        result.alignment.transform.matrix(),
+        gt.object_mesh.centroid,
+        scored,
+        pred.joints if with_joints else None,
+        gt.joints if with_joints else None,
+    )
+    if with_joints:
+        _, result.cd_h_per_frame_cm2 = hand_relative_chamfer_cm2(
+            pred_pts,
+            pred.object_to_camera,
+            np.asarray(pred.joints)[:, cfg.root_index],
+            gt_pts,
+            gt.object_to_camera,
+            np.asarray(gt.joints)[:, cfg.root_index],
+            scored,
         )
-        if not mask.any():
-            raise ValueError(f"pred.valid & gt.valid: no valid frames in common (of {num_frames})")
-    protocol = EvalProtocol(
+        result.cd_h_cm2, result.cd_h_detected_cm2 = _means(result.cd_h_per_frame_cm2, scored, detected)
+    return result
+
+
+def _protocol(
+    cfg: EvalConfig, num_frames: int | None, scored: np.ndarray | None, detected: np.ndarray | None
+) -> EvalProtocol:
+    frames = lambda mask: [] if mask is None else np.flatnonzero(mask).tolist()  # noqa: E731
+    return EvalProtocol(
         num_frames=num_frames or 0,
-        frames_used=[] if mask is None else np.flatnonzero(mask).tolist(),
+        frames_gt_valid=frames(scored),
+        frames_detected=frames(detected),
         num_surface_samples=cfg.num_surface_samples,
         seed=cfg.seed,
         fscore_thresholds_m=list(cfg.fscore_thresholds_m),
@@ -208,34 +183,23 @@ def evaluate(pred: HandObjectSequence, gt: HandObjectSequence, cfg: EvalConfig |
         icp_coarse_iterations=cfg.icp_coarse_iterations,
         icp_max_iterations=cfg.icp_max_iterations,
         icp_tolerance=cfg.icp_tolerance,
+        pose_error_percentile=cfg.pose_error_percentile,
         units=dict(UNITS),
     )
-    result = EvalResult(protocol=protocol)
-    if pred.joints is not None and gt.joints is not None:
-        result.mpjpe_mm = mpjpe_mm(pred.joints, gt.joints, mask, cfg.root_index)
-    if pred.object_mesh is None or gt.object_mesh is None:
-        return result
 
-    pred_pts = sample_surface(pred.object_mesh, cfg.num_surface_samples, cfg.seed, "pred.object_mesh")
-    gt_pts = sample_surface(gt.object_mesh, cfg.num_surface_samples, cfg.seed + 1, "gt.object_mesh")
-    result.alignment = align_similarity(pred_pts, gt_pts, cfg)
-    aligned = result.alignment.transform.apply(pred_pts)
-    result.cd_cm2 = chamfer_distance(aligned, gt_pts) * M2_TO_CM2
-    for tau in cfg.fscore_thresholds_m:
-        result.fscores.append(FScoreResult(tau, *fscore(aligned, gt_pts, tau)))
 
-    sides = (pred.joints, gt.joints, pred.object_to_camera, gt.object_to_camera)
-    if all(x is not None for x in sides):
-        result.cd_h_cm2, result.cd_h_per_frame_cm2 = hand_relative_chamfer_cm2(
-            pred_pts,
-            pred.object_to_camera,
-            np.asarray(pred.joints)[:, cfg.root_index],
-            gt_pts,
-            gt.object_to_camera,
-            np.asarray(gt.joints)[:, cfg.root_index],
-            mask,
-        )
-    return result
+def _means(per_frame: np.ndarray, scored: np.ndarray, detected: np.ndarray) -> tuple[float, float | None]:
+    """Means of a per-frame metric over the scored (GT-valid) and the detected frames (None if none)."""
+    det = float(np.mean(per_frame[detected])) if detected.any() else None
+    return float(np.mean(per_frame[scored])), det
+
+
+def _pose_scale(object_to_camera: np.ndarray | None, scored: np.ndarray | None) -> float:
+    """Median scale the per-frame poses apply over the scored frames (1 without poses)."""
+    if object_to_camera is None:
+        return 1.0
+    _, scale, _ = split_similarity(np.asarray(object_to_camera)[scored])
+    return float(np.median(scale))
 
 
 def _num_frames(pred: HandObjectSequence, gt: HandObjectSequence) -> int | None:

@@ -27,13 +27,19 @@ class FScore(NamedTuple):
     fscore: float
 
 
-def check_valid(valid: np.ndarray | None, num_frames: int, name: str = "valid") -> np.ndarray:
-    """Return a (T,) bool mask (all True when ``valid`` is None); raise if the shape is wrong or none is set."""
+def check_valid(
+    valid: np.ndarray | None, num_frames: int, name: str = "valid", allow_empty: bool = False
+) -> np.ndarray:
+    """Return a (T,) bool mask (all True when ``valid`` is None).
+
+    Raises:
+        ValueError: the shape is wrong, or no frame is set (unless ``allow_empty``).
+    """
     mask = np.ones(num_frames, bool) if valid is None else np.asarray(valid)
     if mask.shape != (num_frames,):
         raise ValueError(f"{name}: expected shape ({num_frames},), found {mask.shape}")
     mask = mask.astype(bool)
-    if not mask.any():
+    if not (mask.any() or allow_empty):
         raise ValueError(f"{name}: no valid frames (all {num_frames} are False)")
     return mask
 
@@ -75,6 +81,27 @@ def mpjpe_mm(
     Returns:
         Mean Euclidean error over the valid frames and the 21 keypoints, mm.
     """
+    per_frame = mpjpe_per_frame_mm(pred_joints, gt_joints, valid, root_index)
+    return float(np.nanmean(per_frame))
+
+
+def mpjpe_per_frame_mm(
+    pred_joints: np.ndarray, gt_joints: np.ndarray, valid: np.ndarray | None = None, root_index: int = 0
+) -> np.ndarray:
+    """Root-relative MPJPE of each frame (mean over the 21 keypoints), in millimetres.
+
+    Every frame has 21 keypoints, so the mean of the per-frame values over some frames is the
+    ``mpjpe_mm`` of those frames.
+
+    Args:
+        pred_joints: (T, 21, 3) predicted keypoints, metres.
+        gt_joints: (T, 21, 3) ground-truth keypoints, metres.
+        valid: (T,) bool mask of frames to score (at least one); all frames when None.
+        root_index: keypoint subtracted from each skeleton (0 = wrist).
+
+    Returns:
+        (T,) errors in mm, NaN outside ``valid``.
+    """
     check_root_index(root_index)
     pred = check_joints(pred_joints, "pred_joints")
     gt = check_joints(gt_joints, "gt_joints", pred.shape[0])
@@ -84,7 +111,9 @@ def mpjpe_mm(
         raise ValueError("pred_joints/gt_joints: NaN or infinite keypoints in valid frames")
     pred_rel = pred - pred[:, root_index : root_index + 1]
     gt_rel = gt - gt[:, root_index : root_index + 1]
-    return float(np.mean(np.linalg.norm(pred_rel - gt_rel, axis=-1)) * M_TO_MM)
+    out = np.full(mask.shape[0], np.nan)
+    out[mask] = np.mean(np.linalg.norm(pred_rel - gt_rel, axis=-1), axis=1) * M_TO_MM
+    return out
 
 
 def nearest_distances(query: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -8,11 +8,16 @@ Conventions: the predicted object mesh is in metres in the object frame (canonic
 its per-frame transform to the camera is ``[R_t | t_t]`` with unit scale; the GT mesh (gt/object.ply,
 metres) goes to the camera by gt.npz's ``object.R``, ``object.t``. Hand roots are joint ``root_index``
 of the predicted and GT joints.
+
+Every GT-valid frame is scored with the joints and object poses the model used (``FinalModel`` gives
+all T frames); the sequence's ``valid`` (hand detected) only selects the ``*_detected`` figures. The
+metrics also record how much of the object track came from SfM (``read_object_track_sources``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,12 @@ log = get_logger("eval")
 
 METRICS_FILE = "metrics.json"
 HAND_SIDES = ("right", "left")
+SEQUENCE_ARRAYS = "sequence.npz"
+SFM_ARRAYS = Path("work") / "sfm" / "sfm.npz"
+OBJECT_SOURCE_KEY = "object.source"
+OBJECT_SOURCE_NAMES = {0: "sfm_registered", 1: "interpolated", 2: "hand_anchored", 3: "other_fallback"}
+"""Codes of the per-frame ``object.source`` array (T,) uint8 of a SEQUENCE (DESIGN.md §3)."""
+SFM_REGISTERED = 0
 
 
 class NoGroundTruthError(FileNotFoundError):
@@ -91,6 +102,11 @@ def evaluate_reconstruction(
         valid=np.asarray(gt.valid, bool),
     )
     result = evaluate(pred, target, final.cfg.eval).to_dict()
+    sources = read_object_track_sources(
+        final.sequence_dir, final.num_frames, getattr(final.seq.object, "source", None)
+    )
+    result["sfm_registered_fraction"] = None if sources is None else sources.sfm_registered_fraction
+    result["object_track"] = None if sources is None else sources.to_dict()
     result["reconstruction"] = {
         **final.provenance(),
         "hand_side": side,
@@ -100,6 +116,91 @@ def evaluate_reconstruction(
     result["hold_version"] = hold.__version__
     result["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return result
+
+
+@dataclass
+class ObjectTrackSources:
+    """Where the per-frame object poses of a sequence came from.
+
+    Attributes:
+        origin: what the counts were read from (``sequence.npz:object.source``,
+            ``work/sfm/sfm.npz:reliable``, ...).
+        num_frames: T.
+        sfm_registered: frames whose pose SfM registered (reliably, when the source says).
+        counts: frames per source name (``OBJECT_SOURCE_NAMES``; for sfm.npz its boolean arrays).
+    """
+
+    origin: str
+    num_frames: int
+    sfm_registered: int
+    counts: dict[str, int]
+
+    @property
+    def sfm_registered_fraction(self) -> float:
+        return self.sfm_registered / self.num_frames
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "num_frames": self.num_frames,
+            "sfm_registered": self.sfm_registered,
+            "sfm_registered_fraction": self.sfm_registered_fraction,
+            "counts": dict(self.counts),
+        }
+
+
+def read_object_track_sources(
+    sequence_dir: str | Path, num_frames: int, source: np.ndarray | None = None
+) -> ObjectTrackSources | None:
+    """How many frames of the object track came from SfM; None when nothing records it.
+
+    Reads, in order: ``source`` (the sequence's ``object.source`` when already loaded), the key
+    ``object.source`` of SEQ/sequence.npz ((T,) uint8, codes ``OBJECT_SOURCE_NAMES``), then
+    SEQ/work/sfm/sfm.npz's boolean ``reliable`` (registered and not an outlier) or ``registered``.
+    An array of the wrong length is skipped with a warning.
+
+    Args:
+        sequence_dir: the SEQUENCE dir.
+        num_frames: T of the sequence.
+        source: (T,) uint8 ``object.source`` if the caller has it.
+    """
+    root = Path(sequence_dir)
+    origin = f"{SEQUENCE_ARRAYS}:{OBJECT_SOURCE_KEY}"
+    codes = source if source is not None else _npz_key(root / SEQUENCE_ARRAYS, OBJECT_SOURCE_KEY)
+    if codes is not None and _has_frames(codes, num_frames, root / origin):
+        codes = np.asarray(codes).astype(np.int64)
+        counts = {name: int(np.sum(codes == code)) for code, name in OBJECT_SOURCE_NAMES.items()}
+        for code in sorted(set(codes.tolist()) - set(OBJECT_SOURCE_NAMES)):
+            counts[f"unknown_{code}"] = int(np.sum(codes == code))
+        return ObjectTrackSources(origin, num_frames, counts[OBJECT_SOURCE_NAMES[SFM_REGISTERED]], counts)
+    sfm = {}
+    for key in ("registered", "reliable"):
+        flags = _npz_key(root / SFM_ARRAYS, key)
+        if flags is not None and _has_frames(flags, num_frames, root / f"{SFM_ARRAYS}:{key}"):
+            sfm[key] = np.asarray(flags, bool)
+    if not sfm:
+        return None
+    key = "reliable" if "reliable" in sfm else "registered"
+    counts = {k: int(v.sum()) for k, v in sfm.items()}
+    return ObjectTrackSources(f"{SFM_ARRAYS.as_posix()}:{key}", num_frames, counts[key], counts)
+
+
+def _npz_key(path: Path, key: str) -> np.ndarray | None:
+    """``path[key]`` of an npz archive, None when the file or the key is missing."""
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return data[key] if key in data.files else None
+
+
+def _has_frames(values: np.ndarray, num_frames: int, where: Path) -> bool:
+    shape = np.shape(values)
+    if shape != (num_frames,):
+        log.warning(
+            "%s: expected shape (%d,), found %s; not used for the SfM fraction", where, num_frames, shape
+        )
+        return False
+    return True
 
 
 def evaluate_run(run_dir: str | Path, cfg: HoldConfig | None = None) -> tuple[dict[str, Any], Path]:
@@ -127,8 +228,11 @@ def evaluate_run(run_dir: str | Path, cfg: HoldConfig | None = None) -> tuple[di
 
 
 def summary_line(metrics: dict[str, Any]) -> str:
-    """``MPJPE 12.3 mm | CD 0.45 cm² | F5 40.1 % | F10 70.2 % | CD_h 3.2 cm²`` (— for missing values)."""
-    fmt = lambda v, unit, p=2: "—" if v is None else f"{v:.{p}f} {unit}"  # noqa: E731
+    """One line: ``MPJPE 12.3 mm | CD 0.45 cm² | F5 40.1 % | F10 70.2 % | CD_h 3.2 cm² | scale +12 %``.
+
+    ``scale`` is the signed object size error (``object_scale_error_pct``); — marks missing values.
+    """
+    fmt = lambda v, unit, p=2, sign="": "—" if v is None else f"{v:{sign}.{p}f} {unit}"  # noqa: E731
     return " | ".join(
         [
             f"MPJPE {fmt(metrics.get('mpjpe_mm'), 'mm', 1)}",
@@ -136,5 +240,6 @@ def summary_line(metrics: dict[str, Any]) -> str:
             f"F5 {fmt(metrics.get('f5'), '%', 1)}",
             f"F10 {fmt(metrics.get('f10'), '%', 1)}",
             f"CD_h {fmt(metrics.get('cd_h_cm2'), 'cm²')}",
+            f"scale {fmt(metrics.get('object_scale_error_pct'), '%', 0, '+')}",
         ]
     )

@@ -59,8 +59,13 @@ def test_perfect_reconstruction(perfect_result):
     assert result.cd_cm2 < 0.1  # sampling-noise floor of 2000 independent samples per mesh
     assert [f.fscore for f in result.fscores] == [pytest.approx(100.0, abs=0.5), 100.0]
     assert result.cd_h_cm2 < 0.1
-    assert result.protocol.frames_used == [0, 1, 3]
+    assert result.protocol.frames_gt_valid == result.protocol.frames_detected == [0, 1, 3]
     assert np.isnan(result.cd_h_per_frame_cm2[2])
+    assert result.object_scale_error_pct == pytest.approx(0.0, abs=2.0)  # the pose scale 2.5 is counted
+    errors = result.pose_errors
+    assert errors.reference_frame == 0 and np.isnan(errors.rotation_rel_ref_deg[2])
+    for per_frame in errors.named().values():
+        assert np.nanmax(per_frame) < 1.0  # degrees or mm: only the alignment's sampling noise
 
 
 def test_metrics_dict_records_protocol(perfect_result):
@@ -71,7 +76,20 @@ def test_metrics_dict_records_protocol(perfect_result):
     assert d["per_frame"]["cd_h_cm2"][2] is None
     protocol = d["protocol"]
     assert protocol["num_surface_samples"] == 2000
-    assert protocol["frames_used"] == [0, 1, 3]
+    assert protocol["frames_gt_valid"] == protocol["frames_detected"] == [0, 1, 3]
+    assert d["frames"] == {"total": 4, "gt_valid": 3, "detected": 3}
+    assert d["mpjpe_detected_mm"] == d["mpjpe_mm"] and d["cd_h_detected_cm2"] == d["cd_h_cm2"]
+    assert d["per_frame"]["mpjpe_mm"][2] is None
+    assert set(d["object_pose"]) == {
+        "reference_frame",
+        "rotation_rel_ref_deg",
+        "translation_rel_ref_mm",
+        "rotation_hand_deg",
+        "translation_hand_mm",
+    }
+    assert set(d["object_pose"]["rotation_hand_deg"]) == {"median", "p95"}
+    assert len(d["per_frame"]["object_translation_hand_mm"]) == 4
+    assert abs(d["object_scale_error_pct"]) == d["object_scale_error_abs_pct"]
     assert protocol["num_frames"] == 4
     assert protocol["fscore_thresholds_m"] == [0.005, 0.01]
     assert "scale" in protocol["alignment"]
@@ -88,7 +106,8 @@ def test_missing_parts_give_none(asymmetric_mesh):
     )
     assert result.mpjpe_mm is None and result.cd_h_cm2 is None
     assert result.cd_cm2 < 0.1  # same mesh, independent samples: only the sampling-noise floor
-    assert result.protocol.frames_used == []
+    assert result.protocol.frames_gt_valid == []
+    assert result.object_scale_error_pct == pytest.approx(0.0, abs=2.0) and result.pose_errors is None
 
 
 def test_sampling_is_reproducible_and_on_the_surface():
@@ -112,10 +131,10 @@ def test_input_errors_are_clear(asymmetric_mesh):
         evaluate(
             HandObjectSequence(object_to_camera=np.zeros((5, 4, 4))), HandObjectSequence(joints=joints), FAST
         )
-    with pytest.raises(ValueError, match=r"pred\.valid & gt\.valid: no valid frames in common"):
+    with pytest.raises(ValueError, match=r"gt\.valid: no valid frames \(all 4 are False\)"):
         evaluate(
-            HandObjectSequence(joints=joints, valid=np.array([1, 1, 0, 0], bool)),
-            HandObjectSequence(joints=joints, valid=np.array([0, 0, 1, 1], bool)),
+            HandObjectSequence(joints=joints),
+            HandObjectSequence(joints=joints, valid=np.zeros(4, bool)),
             FAST,
         )
     empty = trimesh.Trimesh(vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), int))

@@ -22,7 +22,7 @@ from hold.run import RunDir
 from hold.utils.io import write_npz
 from tests.export.conftest import TINY_EVAL, TINY_EXPORT
 
-HEADLINE = ("mpjpe_mm", "cd_cm2", "f5", "f10", "cd_h_cm2")
+HEADLINE = ("mpjpe_mm", "cd_cm2", "f5", "f10", "cd_h_cm2", "object_scale_error_pct")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,9 @@ def test_eval_matches_export_metrics(exported, tiny_run, capsys):
     assert run_metrics["reconstruction"]["stage"] == 1
     assert run_metrics["reconstruction"]["poses"] == "sequence"
     protocol = run_metrics["protocol"]
-    assert protocol["num_surface_samples"] == 2000 and protocol["frames_used"] == list(range(6))
+    assert protocol["num_surface_samples"] == 2000 and protocol["frames_gt_valid"] == list(range(6))
+    assert run_metrics["frames"]["gt_valid"] == 6 and "rotation_hand_deg" in run_metrics["object_pose"]
+    assert "sfm_registered_fraction" in run_metrics and "object_track" in run_metrics
 
 
 def test_posed_hand_follows_the_hand_model(tiny_run):
