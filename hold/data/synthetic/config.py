@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +38,66 @@ class TextureConfig:
     """Maximum colour saturation of the cells (0 = grey)."""
     value_min: float = 0.3
     """Darkest cell brightness (HSV value)."""
+    plain: bool = False
+    """Paint the surface one plain colour, ``base_rgb``, except for a printed label that shows the
+    texture above (see ``label_fraction``)."""
+    base_rgb: tuple[float, float, float] = (0.2, 0.45, 0.7)
+    """Albedo of the plain surface, linear 0..1 (only when ``plain``)."""
+    label_fraction: float = 0.1
+    """Share of the surface area the label covers (only when ``plain``; 0 = no label). The label is a
+    rectangle projected onto the side facing along the surface's thinnest principal axis."""
+    label_aspect: float = 1.5
+    """Ratio of the label's long side (along the surface's longest principal axis) to its short one."""
+
+
+TEXTURE_LEVELS: dict[str, dict[str, Any]] = {
+    # Today's texture: dense sharp cells and blobs; SIFT registers every demo frame.
+    "rich": {},
+    # Larger cells, sparser discs, paler and lower-contrast: markedly fewer SIFT features.
+    "medium": {
+        "cell_size_m": 0.016,
+        "spot_spacing_m": 0.025,
+        "spot_radius_m": (0.003, 0.006),
+        "fine_cell_size_m": 0.008,
+        "fine_contrast": 0.25,
+        "noise_amplitude": 0.1,
+        "saturation": 0.5,
+        "value_min": 0.5,
+    },
+    # A few large pale patches, no discs, barely any brightness variation: what breaks SfM.
+    "low": {
+        "cell_size_m": 0.05,
+        "spot_spacing_m": 0.0,
+        "fine_cell_size_m": 0.02,
+        "fine_contrast": 0.03,
+        "noise_amplitude": 0.03,
+        "saturation": 0.25,
+        "value_min": 0.7,
+    },
+    # One plain colour with a small high-contrast printed label (~10 % of the area) on one side.
+    "plain_label": {
+        "plain": True,
+        "cell_size_m": 0.005,
+        "spot_spacing_m": 0.007,
+        "spot_radius_m": (0.0012, 0.003),
+        "fine_cell_size_m": 0.003,
+        "fine_contrast": 0.6,
+        "saturation": 0.9,
+        "value_min": 0.1,
+    },
+}
+"""Named ``TextureConfig`` presets: the fields each sets over the defaults (``SynthConfig.texture_level``)."""
+
+
+def texture_config(level: str) -> TextureConfig:
+    """The ``TextureConfig`` of a texture level (``rich``, ``medium``, ``low`` or ``plain_label``).
+
+    Raises:
+        ValueError: for an unknown level.
+    """
+    if level not in TEXTURE_LEVELS:
+        raise ValueError(f"unknown texture level {level!r}; texture levels: {', '.join(TEXTURE_LEVELS)}")
+    return TextureConfig(**TEXTURE_LEVELS[level])
 
 
 @dataclass
@@ -128,6 +190,23 @@ class NoiseConfig:
     """Probability that the whole hand is missed in a frame (``right.valid`` false)."""
     kp3d_noise_m: float = 0.004
     """Standard deviation of the noise on the root-relative 3D keypoints, metres."""
+    kp3d_frame_noise_m: float = 0.0
+    """Standard deviation of a per-frame 3D offset shared by all non-root keypoints, metres (a whole
+    hand misplaced relative to its root, as networks err); adds to ``kp3d_noise_m`` in quadrature."""
+    kp2d_outlier_prob: float = 0.0
+    """Probability that a 2D keypoint is an outlier, thrown off by up to ``kp2d_outlier_px``."""
+    kp2d_outlier_px: float = 40.0
+    """Largest extra displacement of an outlier 2D keypoint, pixels (length uniform in 0..this)."""
+    hand_dropout_runs: int = 0
+    """Runs of consecutive frames in which the hand is missed (``right.valid`` false); 0 = none."""
+    hand_dropout_fraction: tuple[float, float] = (0.1, 0.5)
+    """Range of the share of the clip the missed runs cover together (drawn uniformly)."""
+    mask_thin_px: float = 0.0
+    """Object parts narrower than this (pixels) vanish from the masks (a morphological opening by a
+    disc of this diameter; the pixels turn background), as segmenters miss handles and blades; 0 = off."""
+    mask_contact_confusion_px: float = 0.0
+    """Within this distance (pixels) of the hand–object boundary, random patches swap the hand and
+    object labels; 0 = off."""
 
 
 @dataclass
@@ -150,6 +229,11 @@ class SynthConfig:
     """Marching-cubes voxel size of the procedural shapes, metres (their mesh density)."""
     texture: TextureConfig = field(default_factory=TextureConfig)
     """Object texture."""
+    texture_level: str = "rich"
+    """Entry of ``TEXTURE_LEVELS`` that ``texture`` starts from (``texture`` overrides apply on top);
+    set by ``make_config``, recorded in synth.json. ``rich``: dense sharp cells and blobs (SfM's
+    best case); ``medium``: larger, paler cells and fewer blobs; ``low``: a few large low-contrast
+    patches (breaks SfM); ``plain_label``: one plain colour plus a small printed label on one side."""
     fill_fraction: float = 0.9
     """The hand+object bounding sphere spans this fraction of the smaller image side (sets the depth)."""
     rotation_deg: float = 240.0
@@ -160,6 +244,28 @@ class SynthConfig:
     """Amplitude of a slow sinusoidal translation of the group, metres."""
     wobble_deg: float = 8.0
     """Amplitude of a slow sinusoidal rocking of the group about the camera's x axis, degrees."""
+    spin_axis: Literal["palm", "random"] = "palm"
+    """Spin about the object→palm axis, or about one tilted from it by a random angle (uniform up to
+    ``spin_axis_jitter_deg``, random direction; the palm then no longer stays on the axis)."""
+    spin_axis_jitter_deg: float = 60.0
+    """Largest tilt of a ``random`` spin axis away from the object→palm axis, degrees."""
+    translation_m: float = 0.0
+    """Length of a linear drift of the group over the clip, metres, along a random direction mostly
+    in the image plane; centred on the framed position (reached mid-clip), the framing allows for it."""
+    fast_segment_fraction: float = 0.0
+    """Share of the clip (a random contiguous part) in which the spin runs ``fast_segment_speedup``
+    times faster; the total rotation stays ``rotation_deg``. 0 = uniform speed."""
+    fast_segment_speedup: float = 3.0
+    """Angular speed in the fast part relative to the rest of the clip."""
+    finger_motion: Literal["none", "wave", "regrasp"] = "none"
+    """Articulation over time: ``wave`` lifts the four fingers off the object and back one after the
+    other; ``regrasp`` opens all four together and closes them again. The thumb always holds."""
+    finger_motion_deg: float = 30.0
+    """Flexion taken off each finger's MCP, PIP and DIP joints at the peak of its motion, degrees
+    (never beyond the anatomical limits); opening only, so the fingers never enter the object."""
+    finger_motion_span: tuple[float, float] = (0.2, 0.8)
+    """Part of the clip (start, end as fractions of it) in which the fingers move; outside it they
+    hold the static grasp."""
     camera_motion: Literal["static", "orbit"] = "static"
     """Static pinhole camera, or one that orbits the scene centre (yaw, see ``camera_orbit_deg``)."""
     camera_orbit_deg: float = 20.0
@@ -195,6 +301,9 @@ class SynthConfig:
     """Grasp optimisation."""
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     """Noise of the emulated estimators."""
+    noise_preset: str = "mild"
+    """Entry of ``NOISE_PRESETS`` that ``noise`` starts from (``custom``: a whole ``NoiseConfig`` was
+    given that equals none); set by ``make_config``, recorded in synth.json."""
     oracle_num_points: int = 4096
     """Number of GT-surface points in the oracle SEQUENCE's ``object.points``."""
     contact_sheet_columns: int = 8
@@ -217,26 +326,151 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+NOISE_PRESETS: dict[str, dict[str, Any]] = {
+    # Today's defaults: a good segmenter and hand-pose network on a clean clip.
+    "mild": {},
+    # Calibrated to the mediapipe benchmark on synthetic 320-px clips: 2D keypoints ~6 px off
+    # (median) with outliers, 3D keypoints ~30 mm off (mean over the non-root joints), the hand
+    # missed in runs covering 10-50 % of the clip; masks with ragged ±3 px boundaries, spurious
+    # blobs, thin parts missing and hand/object labels confused near the contact.
+    "realistic": {
+        "mask_boundary_px": 3.0,
+        "mask_blob_prob": 0.4,
+        "mask_thin_px": 4.0,
+        "mask_contact_confusion_px": 4.0,
+        "kp2d_noise_px": 5.0,
+        "kp2d_outlier_prob": 0.05,
+        "kp2d_outlier_px": 40.0,
+        "kp3d_noise_m": 0.012,
+        "kp3d_frame_noise_m": 0.015,
+        "hand_dropout_runs": 2,
+        "hand_dropout_fraction": (0.1, 0.5),
+    },
+}
+
+
+_CUSTOM = "custom"
+
+
+def noise_config(name: str) -> NoiseConfig:
+    """The ``NoiseConfig`` of a noise preset (``mild`` or ``realistic``).
+
+    Raises:
+        ValueError: for an unknown name.
+    """
+    if name not in NOISE_PRESETS:
+        raise ValueError(f"unknown noise preset {name!r}; noise presets: {', '.join(NOISE_PRESETS)}")
+    return NoiseConfig(**NOISE_PRESETS[name])
+
+
 def make_config(preset: str = "demo", **overrides: Any) -> SynthConfig:
-    """Build the ``SynthConfig`` of a preset, with top-level field overrides.
+    """Build the ``SynthConfig`` of a preset, with field overrides.
+
+    ``noise`` may be a noise preset name (``make_config("demo", noise="realistic")``), a
+    ``NoiseConfig`` or a dict of fields over ``noise_preset``'s. Keys may be dotted to reach into
+    nested configs (``**{"texture.cell_size_m": 0.01}``); they apply after the plain keys.
 
     Args:
         preset: ``tiny`` or ``demo``.
         **overrides: ``SynthConfig`` fields to replace (nested configs as dataclasses or dicts).
 
     Raises:
-        ValueError: for an unknown preset or field.
+        ValueError: for an unknown preset, field or noise preset, or a value of the wrong kind.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown synthetic preset {preset!r}; presets: {', '.join(PRESETS)}")
     values = {**PRESETS[preset], **overrides}
-    names = {f.name: f for f in dataclasses.fields(SynthConfig)}
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise ValueError(f"unknown SynthConfig field(s) {unknown}; valid: {', '.join(names)}")
-    base = SynthConfig()
-    for key, value in values.items():
+    noise, noise_preset = values.pop("noise", None), values.pop("noise_preset", None)
+    if isinstance(noise, str):
+        if noise_preset not in (None, noise):
+            raise ValueError(f"noise={noise!r} contradicts noise_preset={noise_preset!r}")
+        noise_preset, noise = noise, None
+    cfg = SynthConfig()
+    texture_level = values.pop("texture_level", None)
+    if texture_level is not None:  # the level is the base that ``texture`` overrides apply over
+        cfg.texture = texture_config(texture_level)
+        cfg.texture_level = texture_level
+    if noise_preset is not None:  # "custom" (a config that matched no preset) starts from the defaults
+        cfg.noise = NoiseConfig() if noise_preset == _CUSTOM else noise_config(noise_preset)
+        cfg.noise_preset = noise_preset
+    if noise is not None:
+        values["noise"] = noise
+    apply_overrides(cfg, values)
+    if isinstance(noise, NoiseConfig):  # a whole config: name the preset it equals, if any
+        cfg.noise_preset = next((n for n in NOISE_PRESETS if noise_config(n) == noise), _CUSTOM)
+    return cfg
+
+
+def apply_overrides(cfg: Any, overrides: dict[str, Any]) -> Any:
+    """Set fields of a config dataclass in place, plain keys first, then dotted ones (``grasp.steps``).
+
+    A dict given for a nested config replaces only the fields it names. Lists become tuples where
+    the field holds a tuple (YAML has no tuples) and integers become floats where it holds a float.
+
+    Returns:
+        ``cfg``.
+
+    Raises:
+        ValueError: an unknown key (the message lists the valid ones at that level), a value of the
+            wrong kind, or one outside a ``Literal`` field's choices.
+    """
+    for key in sorted(overrides, key=lambda k: "." in k):  # stable: plain keys keep their order
+        *parents, name = key.split(".")
+        target = cfg
+        for i, part in enumerate(parents):
+            _check_key(target, part, ".".join(parents[:i]))
+            target = getattr(target, part)
+            if not dataclasses.is_dataclass(target):
+                raise ValueError(f"{'.'.join(parents[: i + 1])} is not a nested config: cannot set {key}")
+        _check_key(target, name, ".".join(parents))
+        _set_field(target, name, overrides[key], key)
+    return cfg
+
+
+def _check_key(target: Any, name: str, prefix: str) -> None:
+    names = [f.name for f in dataclasses.fields(target)]
+    if name not in names:
+        valid = ", ".join(f"{n}.*" if dataclasses.is_dataclass(getattr(target, n)) else n for n in names)
+        where = f"{prefix}.{name}" if prefix else name
+        raise ValueError(f"unknown {type(target).__name__} field {where!r}; valid: {valid}")
+
+
+def _set_field(target: Any, name: str, value: Any, key: str) -> None:
+    current = getattr(target, name)
+    if dataclasses.is_dataclass(current):
         if isinstance(value, dict):  # partial override of a nested config
-            value = dataclasses.replace(getattr(base, key), **value)
-        setattr(base, key, value)
-    return base
+            for sub, sub_value in value.items():
+                _check_key(current, sub, key)
+                _set_field(current, sub, sub_value, f"{key}.{sub}")
+            return
+        if type(value) is not type(current):
+            raise ValueError(f"{key}: expected a {type(current).__name__} or a dict, got {value!r}")
+        value = copy.deepcopy(value)
+    elif isinstance(current, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key}: expected true or false, got {value!r}")
+    elif isinstance(current, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{key}: expected a number, got {value!r}")
+        value = float(value) if isinstance(current, float) else value
+        if isinstance(current, int) and not isinstance(value, int):
+            raise ValueError(f"{key}: expected an integer, got {value!r}")
+    elif isinstance(current, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(current):
+            raise ValueError(f"{key}: expected a list of {len(current)} values, got {value!r}")
+        value = tuple(
+            float(v) if isinstance(c, float) and isinstance(v, int) else v for c, v in zip(current, value)
+        )
+    elif isinstance(current, str):
+        if not isinstance(value, str):
+            raise ValueError(f"{key}: expected a string, got {value!r}")
+        choices = _literal_choices(type(target), name)
+        if choices and value not in choices:
+            raise ValueError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
+    setattr(target, name, value)
+
+
+def _literal_choices(cls: type, name: str) -> tuple[Any, ...]:
+    """The allowed values of a ``Literal``-typed dataclass field, or () for any other type."""
+    hint = typing.get_type_hints(cls).get(name)
+    return typing.get_args(hint) if typing.get_origin(hint) is Literal else ()

@@ -21,9 +21,17 @@ from hold.data.synthetic.grasp import Grasp, optimise_grasp
 from hold.data.synthetic.objects import ObjectModel, load_object, sample_faces, sample_surface
 from hold.data.synthetic.raw import RenderedSequence, contact_sheet, write_oracle, write_raw
 from hold.data.synthetic.render import Lighting, RenderMesh, render
-from hold.data.synthetic.scene import Trajectory, distractor_mesh, intrinsics, make_trajectory, wall_mesh
+from hold.data.synthetic.scene import (
+    Trajectory,
+    distractor_mesh,
+    finger_motion_weights,
+    intrinsics,
+    make_trajectory,
+    wall_mesh,
+)
 from hold.data.synthetic.texture import PlaneAlbedo, ProceduralAlbedo, ProceduralTexture, VertexColorAlbedo
 from hold.hand import HandConfig, HandModel, build_hand_model
+from hold.hand.config import JointLimitsConfig
 from hold.utils.io import write_png
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,7 @@ _STREAMS = ("object", "grasp", "motion", "background", "skin", "masks", "hands",
 _SKIN_WAVES = 6  # random plane waves summed into the skin's low-frequency albedo variation
 _SKIN_FREQ = 40.0  # their spatial frequency, radians per metre
 _BACKGROUND_SAMPLES = 20000  # wall samples that seed its texture cells
+_FLEXING = ("mcp", "pip", "dip")  # finger joints that ``finger_motion`` opens
 
 
 @dataclass
@@ -54,6 +63,7 @@ def generate(
     object: str | None = None,  # noqa: A002 - mirrors the CLI's --object
     oracle: str | Path | None = None,
     cfg: SynthConfig | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> SynthResult:
     """Render a synthetic hand–object sequence into a RAW dir with gt/ (and optionally an oracle SEQUENCE).
 
@@ -66,10 +76,17 @@ def generate(
         object: procedural shape name or mesh path; None keeps the config's.
         oracle: also write an oracle SEQUENCE dir here.
         cfg: a full config instead of a preset.
+        overrides: ``make_config`` overrides of the preset's fields (dotted keys reach nested
+            configs; ``noise`` may name a noise preset); not with ``cfg``.
+
+    Raises:
+        ValueError: an unknown setting, or both ``cfg`` and ``overrides``.
     """
     start = time.perf_counter()
+    if cfg is not None and overrides:
+        raise ValueError("give either a full cfg or preset overrides, not both")
     preset_name = "custom" if cfg is not None else preset
-    cfg = copy.deepcopy(cfg) if cfg is not None else make_config(preset)
+    cfg = copy.deepcopy(cfg) if cfg is not None else make_config(preset, **(overrides or {}))
     if object is not None:
         cfg.object = str(object)
     rngs = dict(
@@ -83,9 +100,11 @@ def generate(
         log.warning("grasp of %s misses the acceptance thresholds: %s", obj.name, grasp_info)
     # Spin about the object→palm axis: the palm stays beside the object instead of passing in front.
     palm = grasp.vertices[hand.contact_vertex_ids().palm.numpy()].mean(0)
-    points = np.concatenate([obj.vertices, grasp.vertices])
+    poses = finger_poses(hand, grasp, cfg)
+    moved = [] if poses is None else [_hand_vertices(hand, grasp, poses).reshape(-1, 3)]
+    points = np.concatenate([obj.vertices, grasp.vertices, *moved])  # frame the opened fingers too
     traj = make_trajectory(cfg, palm / np.linalg.norm(palm), points, rngs["motion"])
-    seq = _render_sequence(cfg, obj, hand, grasp, traj, rngs)
+    seq = _render_sequence(cfg, obj, hand, grasp, traj, rngs, poses)
     masks = noisy_masks(seq.labels, cfg.noise, rngs["masks"])
     hands = emulate_hand_estimates(seq.joints, seq.K, seq.labels, seq.depth, cfg.noise, rngs["hands"])
     meta = {
@@ -96,6 +115,7 @@ def generate(
         "object": cfg.object,
         "hand_model": seq.hand_model,
         "pixel_convention": "pixel (i, j) covers [i, i+1) x [j, j+1): its centre is at (i + 0.5, j + 0.5)",
+        "noise_preset": cfg.noise_preset,
         "noise": dataclasses.asdict(cfg.noise),
         "grasp": grasp_info,
         "config": dataclasses.asdict(cfg),
@@ -126,11 +146,53 @@ def _grasp_report(grasp: Grasp, cfg: SynthConfig) -> dict[str, Any]:
     }
 
 
-def _posed_hand(hand: HandModel, grasp: Grasp, R: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+def finger_poses(hand: HandModel, grasp: Grasp, cfg: SynthConfig) -> np.ndarray | None:
+    """(T, J, 3) per-frame joint angles of the ``finger_motion`` option, or None without finger motion.
+
+    Each finger's MCP, PIP and DIP flexion is reduced by ``finger_motion_deg`` × its weight from
+    ``finger_motion_weights`` (not below the anatomical lower limit); the thumb, the metacarpals and
+    the spread keep the grasp's angles, and frames of weight 0 are the grasp pose exactly.
+    """
+    weights = finger_motion_weights(cfg)  # (T, 4) index..little
+    if not weights.any():
+        return None
+    dtype = hand.skinning_weights.dtype
+    anat = hand.pose_to_anatomical(torch.as_tensor(grasp.pose, dtype=dtype)[None])[0].double().numpy()
+    lower = hand.pose_limits(JointLimitsConfig())[0].double().numpy()
+    delta = np.zeros((cfg.num_frames, *anat.shape))
+    for k, joints in enumerate(hand.finger_joints[1:]):
+        for j in (j for j in joints if hand.joint_types[j] in _FLEXING):
+            flex = anat[j, 0]
+            opened = np.maximum(
+                flex - np.deg2rad(cfg.finger_motion_deg) * weights[:, k], min(flex, lower[j, 0])
+            )
+            delta[:, j, 0] = opened - flex
+    change = hand.anatomical_to_pose(torch.as_tensor(delta, dtype=dtype)).double().numpy()
+    return grasp.pose[None] + change
+
+
+def _hand_vertices(hand: HandModel, grasp: Grasp, pose: np.ndarray) -> np.ndarray:
+    """(T, V, 3) hand vertices in the object frame for per-frame joint angles pose (T, J, 3)."""
+    T, dtype = len(pose), hand.skinning_weights.dtype
+    with torch.no_grad():
+        out = hand(
+            torch.as_tensor(grasp.global_orient, dtype=dtype).expand(T, 3),
+            torch.as_tensor(pose, dtype=dtype),
+            torch.as_tensor(grasp.betas, dtype=dtype)[None],
+            torch.as_tensor(grasp.transl, dtype=dtype).expand(T, 3),
+        )
+    return out.vertices.double().numpy()
+
+
+def _posed_hand(
+    hand: HandModel, grasp: Grasp, R: np.ndarray, t: np.ndarray, pose: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Hand parameters and outputs for the grasp moved rigidly by (R (T, 3, 3), t (T, 3)).
 
     The translation is solved for rather than derived from the model's pivot convention: posing with
-    zero translation and comparing with the rigidly moved grasp gives it, whatever the model.
+    zero translation and comparing with the rigidly moved grasp gives it, whatever the model. With
+    per-frame joint angles ``pose`` (T, J, 3) the root keeps that global pose and only the fingers
+    move: the outputs follow ``pose``.
     """
     T = len(R)
     dtype = hand.skinning_weights.dtype
@@ -145,10 +207,12 @@ def _posed_hand(hand: HandModel, grasp: Grasp, R: np.ndarray, t: np.ndarray) -> 
     with torch.no_grad():
         zero = hand(**params).vertices.double().numpy()
         params["transl"] = torch.as_tensor((target - zero).mean(1), dtype=dtype)
+        if pose is not None:
+            params["pose"] = torch.as_tensor(pose, dtype=dtype)
         out = hand(**params)
     return {
         "global_orient": go,
-        "pose": np.broadcast_to(grasp.pose, (T, *grasp.pose.shape)).copy(),
+        "pose": np.broadcast_to(grasp.pose, (T, *grasp.pose.shape)).copy() if pose is None else pose.copy(),
         "betas": grasp.betas,
         "transl": params["transl"].double().numpy(),
         "vertices": out.vertices.double().numpy(),
@@ -165,10 +229,16 @@ def _skin_colors(cfg: SynthConfig, rest: np.ndarray, rng: np.random.Generator) -
 
 
 def _render_sequence(
-    cfg: SynthConfig, obj: ObjectModel, hand: HandModel, grasp: Grasp, traj: Trajectory, rngs: dict[str, Any]
+    cfg: SynthConfig,
+    obj: ObjectModel,
+    hand: HandModel,
+    grasp: Grasp,
+    traj: Trajectory,
+    rngs: dict[str, Any],
+    poses: np.ndarray | None = None,
 ) -> RenderedSequence:
     K = intrinsics(cfg)
-    posed = _posed_hand(hand, grasp, traj.group_R, traj.group_t)
+    posed = _posed_hand(hand, grasp, traj.group_R, traj.group_t, poses)
     # Render the sealed hand: the wrist opening is capped rather than showing the inside of the skin.
     faces = hand.sealed_faces.numpy()
     rest = hand.seal(hand.canonical_vertices()).double().numpy()

@@ -115,6 +115,63 @@ def _banana(p: np.ndarray) -> np.ndarray:
     return np.linalg.norm(p - nearest, axis=1) - radius
 
 
+def _extrude(d2: np.ndarray, z: np.ndarray, half_thickness: float, rounding: float) -> np.ndarray:
+    """Extrude a 2D signed distance ``d2`` (in the xy plane) along z, edges rounded by ``rounding``."""
+    w = np.stack([d2 + rounding, np.abs(z) - (half_thickness - rounding)], -1)
+    return np.minimum(w.max(1), 0.0) + np.linalg.norm(np.maximum(w, 0.0), axis=1) - rounding
+
+
+def _round_rect(x: np.ndarray, y: np.ndarray, half: tuple[float, float], radius: float) -> np.ndarray:
+    """2D signed distance of a rectangle with corners rounded by ``radius``."""
+    q = np.stack([np.abs(x) - (half[0] - radius), np.abs(y) - (half[1] - radius)], -1)
+    return np.linalg.norm(np.maximum(q, 0.0), axis=1) + np.minimum(q.max(1), 0.0) - radius
+
+
+def _knife(p: np.ndarray) -> np.ndarray:
+    """A 10 cm blade, 2.5 mm thick, along +x (edge down, rising to the tip) on a 12 cm handle along −x.
+
+    The handle is the longer part, so a grasp centred on the knife holds the handle with the index
+    finger and thumb at the blade's heel (the usual pinch grip).
+    """
+    heel_x, tip_x, handle_end = 0.01, 0.11, -0.11
+    handle_half = (0.5 * (heel_x - handle_end), 0.011, 0.0095)
+    handle = _round_box(p - [0.5 * (heel_x + handle_end), 0.0, 0.0], handle_half, rounding=0.007)
+    # Blade outline in the xy plane: a straight spine, an edge arc rising from the heel to the tip.
+    spine, heel = 0.01, -0.019
+    length = tip_x - heel_x
+    arc = (length**2 + (spine - heel) ** 2) / (2 * (spine - heel))  # through the heel's foot and the tip
+    x = p[:, 0] - heel_x
+    outline = np.maximum.reduce([p[:, 1] - spine, np.hypot(x, p[:, 1] - heel - arc) - arc, -x - 0.004])
+    blade = _extrude(outline, p[:, 2], 0.00125, rounding=0.0004)
+    return _smooth_union(handle, blade, 0.002)
+
+
+def _card(p: np.ndarray) -> np.ndarray:
+    """An ID-1 card (85.6 × 54 mm, corners rounded 3 mm), 3 mm thick so fingertips can pinch it."""
+    return _extrude(_round_rect(p[:, 0], p[:, 1], (0.0428, 0.027), 0.003), p[:, 2], 0.0015, 0.0008)
+
+
+def _marker(p: np.ndarray) -> np.ndarray:
+    """A 13 cm marker pen, 18 mm across, with a slightly wider cap and a pocket clip at the top."""
+    barrel = _capped_cylinder(p, 0.009, -0.065, 0.035, rounding=0.003)
+    cap = _capped_cylinder(p, 0.0098, 0.018, 0.065, rounding=0.004)
+    clip = _round_box(p - [0.0, 0.043, 0.0113], (0.0025, 0.019, 0.0018), rounding=0.0008)
+    return np.minimum(barrel, _smooth_union(cap, clip, 0.002))
+
+
+def _die(p: np.ndarray) -> np.ndarray:
+    """A 30 mm die with rounded edges (small: it stays small in the frame)."""
+    return _round_box(p, (0.015, 0.015, 0.015), rounding=0.004)
+
+
+def _pear(p: np.ndarray) -> np.ndarray:
+    """Two spheres blended by a wide smooth union (a waist), with a short stem on top."""
+    body = np.linalg.norm(p - [0.0, -0.022, 0.0], axis=1) - 0.034
+    top = np.linalg.norm(p - [0.0, 0.024, 0.0], axis=1) - 0.021
+    stem = _capped_cylinder(p - [0.002, 0.0, 0.0], 0.003, 0.035, 0.056, rounding=0.0015)
+    return _smooth_union(_smooth_union(body, top, 0.03), stem, 0.004)
+
+
 _X, _Y, _Z = (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)
 
 
@@ -126,6 +183,7 @@ class Shape:
     half_extent: tuple[float, float, float]  # metres, about the origin
     wrap_axis: tuple[float, float, float]  # the fingers curl around it; the thumb points along it
     approach: tuple[float, float, float]  # the palm comes from this side
+    max_voxel_m: float = np.inf  # marching-cubes voxel cap: finer than the thinnest part (blade, card)
 
 
 SHAPES: dict[str, Shape] = {
@@ -134,6 +192,11 @@ SHAPES: dict[str, Shape] = {
     "can": Shape(_can, (0.04, 0.065, 0.04), wrap_axis=_Y, approach=_X),
     "mug": Shape(_mug, (0.085, 0.055, 0.045), wrap_axis=_Y, approach=(-1.0, 0.0, 0.0)),
     "banana": Shape(_banana, (0.115, 0.075, 0.03), wrap_axis=_X, approach=_Y),
+    "knife": Shape(_knife, (0.112, 0.0205, 0.0105), wrap_axis=_X, approach=_Z, max_voxel_m=0.001),
+    "card": Shape(_card, (0.0438, 0.028, 0.0025), wrap_axis=_X, approach=_Z, max_voxel_m=0.001),
+    "marker": Shape(_marker, (0.0135, 0.066, 0.0145), wrap_axis=_Y, approach=_X),
+    "die": Shape(_die, (0.016, 0.016, 0.016), wrap_axis=_Y, approach=_X),
+    "pear": Shape(_pear, (0.035, 0.058, 0.035), wrap_axis=_Y, approach=_X),
 }
 """Procedural objects by name."""
 
@@ -182,7 +245,7 @@ def load_object(name: str, cfg: SynthConfig, rng: np.random.Generator) -> Object
     """
     if name in SHAPES:
         shape = SHAPES[name]
-        verts, faces = mesh_from_sdf(shape, cfg.object_voxel_m)
+        verts, faces = mesh_from_sdf(shape, min(cfg.object_voxel_m, shape.max_voxel_m))
         albedo = _procedural_albedo(verts, faces, cfg, rng)
         return ObjectModel(
             name, verts, faces, albedo, np.asarray(shape.wrap_axis), np.asarray(shape.approach)

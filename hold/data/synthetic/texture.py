@@ -15,6 +15,8 @@ from scipy.spatial import cKDTree
 from hold.data.synthetic.config import TextureConfig
 
 _NOISE_TABLE = 64  # period, in lattice cells, of the value noise (> any object at its frequencies)
+_LABEL_LINE_QUANTILE = 0.01  # the label's centre is picked among this share of samples nearest its axis
+_LABEL_FIT_STEPS = 30  # bisection steps sizing a label to its share of the surface
 
 
 class Albedo(Protocol):
@@ -47,8 +49,58 @@ def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class Label:
+    """A printed label: a rectangle projected onto a surface along its normal, on one side only."""
+
+    centre: np.ndarray  # (3,) on the surface
+    axes: np.ndarray  # (3, 3) rows: long side u, short side v, outward normal n
+    half: np.ndarray  # (2,) half lengths of the sides along u and v, metres
+    depth: float  # points farther than this behind the centre (along −n) lie on the other side
+
+    @classmethod
+    def fit(cls, rng: np.random.Generator, surface: np.ndarray, fraction: float, aspect: float) -> Label:
+        """Place a label covering ``fraction`` of a surface on the side its thinnest axis faces.
+
+        Args:
+            rng: random generator (which of the two sides).
+            surface: (S, 3) area-uniform surface samples, the surface's own frame.
+            fraction: share of the samples (of the area) the label covers.
+            aspect: long side / short side.
+        """
+        mean = surface.mean(0)
+        rel = surface - mean
+        _, _, axes = np.linalg.svd(rel, full_matrices=False)
+        normal = axes[2] * rng.choice([-1.0, 1.0])
+        axes = np.stack([axes[0], np.cross(normal, axes[0]), normal])
+        # Centre: the outermost sample along the normal among those nearest the line mean + t·normal.
+        height = rel @ normal
+        off_line = np.linalg.norm(rel - height[:, None] * normal, axis=1)
+        near = np.flatnonzero(off_line <= np.quantile(off_line, _LABEL_LINE_QUANTILE))
+        centre = surface[near[height[near].argmax()]]
+        local = (surface - centre) @ axes.T
+        depth = 0.5 * float(np.ptp(height))
+        shape = np.array([np.sqrt(aspect), 1.0 / np.sqrt(aspect)])
+        lo, hi = 0.0, float(np.ptp(rel @ axes[0]))
+        for _ in range(_LABEL_FIT_STEPS):  # bisection on the label's size: the covered share grows with it
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if _inside(local, mid * shape, depth).mean() < fraction else (lo, mid)
+        return cls(centre, axes, hi * shape, depth)
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        """(P,) bool: which of the points (P, 3) lie on the label."""
+        return _inside((points - self.centre) @ self.axes.T, self.half, self.depth)
+
+
+def _inside(local: np.ndarray, half: np.ndarray, depth: float) -> np.ndarray:
+    return (np.abs(local[:, :2]) <= half).all(1) & (local[:, 2] >= -depth)
+
+
+@dataclass
 class ProceduralTexture:
-    """Random-coloured Voronoi cells and discs × fine brightness cells × value noise."""
+    """Random-coloured Voronoi cells and discs × fine brightness cells × value noise.
+
+    With ``cfg.plain`` the surface is one plain colour and this texture shows only on the label.
+    """
 
     cells: cKDTree  # coloured cell centres
     colors: np.ndarray  # (N, 3) RGB per coloured cell
@@ -59,6 +111,7 @@ class ProceduralTexture:
     fine_gain: np.ndarray  # (M,) brightness factor per fine cell
     noise_table: np.ndarray  # (_NOISE_TABLE³,) random lattice values, periodic
     cfg: TextureConfig
+    label: Label | None = None  # where the texture shows on a plain surface (``cfg.plain``)
 
     @classmethod
     def random(
@@ -87,7 +140,7 @@ class ProceduralTexture:
         spot_hsv = np.stack(
             [rng.random(len(spots)), rng.uniform(0.1, cfg.saturation, len(spots)), rng.random(len(spots))], -1
         )
-        return cls(
+        texture = cls(
             cells=cKDTree(centers),
             colors=hsv_to_rgb(hsv),
             spots=cKDTree(spots),
@@ -98,10 +151,23 @@ class ProceduralTexture:
             noise_table=rng.random(_NOISE_TABLE**3),
             cfg=cfg,
         )
+        if cfg.plain and cfg.label_fraction > 0:  # drawn last: the draws above do not depend on it
+            texture.label = Label.fit(rng, surface, cfg.label_fraction, cfg.label_aspect)
+        return texture
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         """(P, 3) points in the texture's frame → (P, 3) float32 RGB in [0, 1]."""
         p = np.asarray(points, np.float64)
+        if self.cfg.plain:
+            rgb = np.empty((len(p), 3), np.float32)
+            rgb[:] = np.clip(self.cfg.base_rgb, 0.0, 1.0)
+            on_label = self.label.contains(p) if self.label is not None else np.zeros(len(p), bool)
+            rgb[on_label] = self._textured(p[on_label])
+            return rgb
+        return self._textured(p)
+
+    def _textured(self, p: np.ndarray) -> np.ndarray:
+        """(P, 3) float64 points → (P, 3) float32 RGB of the cells, discs and noise."""
         cfg = self.cfg
         _, idx = self.cells.query(p, k=1)
         rgb = self.colors[idx]
