@@ -113,7 +113,7 @@ def prepare_output(out: Path, suite: SuiteSpec, opts: RunOptions) -> None:
                 f"{out}: holds results of another run ({', '.join(f'{k}={existing.get(k)!r}' for k in differ)}); "
                 "choose a new output dir to keep both"
             )
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != "suite.log" for p in out.iterdir()):  # the background run's log
         raise SuiteRunError(
             f"{out}: exists, is not empty and holds no {SUITE_FILE}; choose an empty or new dir"
         )
