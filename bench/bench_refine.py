@@ -111,6 +111,7 @@ def measure(seq: Sequence, params: FrameParams, mesh: trimesh.Trimesh, gt, gt_me
         "cd_cm2": result["cd_cm2"],
         "f10": result.get("f10"),
         "mpjpe_mm": result["mpjpe_mm"],
+        "object_scale_error_pct": result.get("object_scale_error_pct"),
         "object_scale": s,
     }
 

@@ -1,4 +1,4 @@
-"""Console entry points: hold-synth, hold-train, hold-export, hold-eval (DESIGN.md §1, command line).
+"""Console entry points: hold-synth, hold-train, hold-export, hold-eval.
 
 Each command turns the project's own errors (bad config, malformed sequence, bad run dir) into one
 clear line on stderr and a non-zero exit, never a traceback.
@@ -76,7 +76,7 @@ def _preset_help() -> str:
 
 
 def synth_main(argv: list[str] | None = None) -> int:
-    """`hold-synth OUT [--preset tiny|demo] [--seed N] [--object NAME|MESH] [--oracle SEQ]`."""
+    """`hold-synth OUT [--preset tiny|demo] [--seed N] [--object NAME|MESH] [--noise mild|realistic] [--oracle SEQ] [key=value …]`."""
     from hold.data.synthetic import main
 
     return main(argv)

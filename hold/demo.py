@@ -175,7 +175,18 @@ def summarise(out: Path, timings: list[StepTiming]) -> tuple[str, dict[str, Any]
         "train_stage_seconds": stage_seconds,
         "hands_backend": hands.get("backend") if hands else None,
         "total_seconds": round(total, 1),
-        "metrics": {k: metrics.get(k) for k in ("mpjpe_mm", "cd_cm2", "f5", "f10", "cd_h_cm2")}
+        "metrics": {
+            k: metrics.get(k)
+            for k in (
+                "mpjpe_mm",
+                "mpjpe_detected_mm",
+                "cd_cm2",
+                "f5",
+                "f10",
+                "cd_h_cm2",
+                "object_scale_error_pct",
+            )
+        }
         if metrics
         else None,
     }
