@@ -89,15 +89,19 @@ TEXTURE_LEVELS: dict[str, dict[str, Any]] = {
 """Named ``TextureConfig`` presets: the fields each sets over the defaults (``SynthConfig.texture_level``)."""
 
 
+def _named(kind: str, table: dict[str, dict[str, Any]], cls: type, name: str) -> Any:
+    if name not in table:
+        raise ValueError(f"unknown {kind} {name!r}; {kind}s: {', '.join(table)}")
+    return cls(**table[name])
+
+
 def texture_config(level: str) -> TextureConfig:
     """The ``TextureConfig`` of a texture level (``rich``, ``medium``, ``low`` or ``plain_label``).
 
     Raises:
         ValueError: for an unknown level.
     """
-    if level not in TEXTURE_LEVELS:
-        raise ValueError(f"unknown texture level {level!r}; texture levels: {', '.join(TEXTURE_LEVELS)}")
-    return TextureConfig(**TEXTURE_LEVELS[level])
+    return _named("texture level", TEXTURE_LEVELS, TextureConfig, level)
 
 
 @dataclass
@@ -358,9 +362,7 @@ def noise_config(name: str) -> NoiseConfig:
     Raises:
         ValueError: for an unknown name.
     """
-    if name not in NOISE_PRESETS:
-        raise ValueError(f"unknown noise preset {name!r}; noise presets: {', '.join(NOISE_PRESETS)}")
-    return NoiseConfig(**NOISE_PRESETS[name])
+    return _named("noise preset", NOISE_PRESETS, NoiseConfig, name)
 
 
 def make_config(preset: str = "demo", **overrides: Any) -> SynthConfig:
