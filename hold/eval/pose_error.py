@@ -9,6 +9,9 @@ shape and pose; these errors judge the poses alone, per frame:
   posed by each side (the prediction reaches the GT object frame through the CD alignment).
 - **relative to the hand**: the object's rotation in a hand frame built from the joints (same
   construction on both sides) and the object centroid relative to the wrist (camera axes, as CD_h).
+  The rotation is compared up to one constant rotation of the object frame, fitted over all scored
+  frames (``pose_frame_offset``): the shape alignment cannot fix the roll of a symmetric object (a
+  bottle, a can), so without it a perfect track of a bottle can read tens of degrees.
 
 Pure numpy; inputs in metres, errors in degrees and millimetres.
 """
@@ -92,6 +95,14 @@ def rotation_angle_deg(rotations: np.ndarray) -> np.ndarray:
     )
     trace = np.trace(r, axis1=-2, axis2=-1)
     return np.degrees(np.arctan2(np.linalg.norm(axis, axis=-1), trace - 1.0))
+
+
+def pose_frame_offset(pred_rot: np.ndarray, gt_rot: np.ndarray) -> np.ndarray:
+    """The constant rotation Q (3, 3) that best maps ``pred_rot[t] @ Q`` onto ``gt_rot[t]`` (least squares
+    over the frames: the rotation nearest to the sum of ``pred_rot[t]ᵀ gt_rot[t]``)."""
+    u, _, vt = np.linalg.svd(np.einsum("tji,tjk->ik", pred_rot, gt_rot))
+    fix = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    return u @ fix @ vt
 
 
 def split_similarity(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -252,7 +263,10 @@ def object_pose_errors(
     if pred_joints is not None and gt_joints is not None:
         pj = check_joints(pred_joints, "pred_joints", mask.shape[0])[frames]
         gj = check_joints(gt_joints, "gt_joints", mask.shape[0])[frames]
-        rot_h, trans_h = hand_relative_errors(pred_rot, pred_c, pj, gt_rot, gt_c, gj, frames)
+        # Right-multiplying by Q leaves the motion errors above unchanged; it only removes the
+        # symmetric-object roll the shape alignment leaves open (module docstring).
+        offset = pose_frame_offset(pred_rot, gt_rot)
+        rot_h, trans_h = hand_relative_errors(pred_rot @ offset, pred_c, pj, gt_rot, gt_c, gj, frames)
         result.rotation_hand_deg, result.translation_hand_mm = full(rot_h), full(trans_h)
     return result
 
