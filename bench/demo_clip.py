@@ -12,8 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-from hold.data.synthetic.config import make_config
 from hold.data.synthetic.generate import generate
+from hold.data.synthetic.presets import make_config
 
 
 def _expected(preset: str, seed: int, obj: str | None) -> dict:

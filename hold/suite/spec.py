@@ -17,7 +17,7 @@ A suite file is YAML::
         synth: {object: bottle, texture_level: low, noise: realistic}
 
 A clip's ``synth`` mapping is merged over ``defaults.synth`` (nested mappings key by key) and handed to
-``hold.data.synthetic.config.make_config``; every clip is checked when the file loads, so a mistyped
+``hold.data.synthetic.presets.make_config``; every clip is checked when the file loads, so a mistyped
 setting fails before hours of running, not in the middle.
 """
 
@@ -35,7 +35,8 @@ from typing import Any
 import yaml
 
 from hold.config import PRESETS_DIR
-from hold.data.synthetic.config import SynthConfig, make_config
+from hold.data.synthetic.config import SynthConfig
+from hold.data.synthetic.presets import make_config
 
 SUITES_DIR = PRESETS_DIR / "suites"
 """Where the suites shipped with the project live (``configs/suites/NAME.yaml``)."""

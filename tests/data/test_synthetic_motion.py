@@ -11,7 +11,8 @@ from scipy.spatial.transform import Rotation
 
 from hold.data.sequence import read_ground_truth
 from hold.data.synthetic import main, make_config, validate_raw
-from hold.data.synthetic.config import NOISE_PRESETS, NoiseConfig, SynthConfig, noise_config
+from hold.data.synthetic.config import NoiseConfig, SynthConfig
+from hold.data.synthetic.presets import NOISE_PRESETS, noise_config
 from hold.data.synthetic.scene import finger_motion_weights, make_trajectory, spin_progress
 from hold.hand import build_hand_model
 

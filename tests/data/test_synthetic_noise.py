@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import distance_transform_edt
 
-from hold.data.synthetic.config import NoiseConfig, noise_config
+from hold.data.synthetic.config import NoiseConfig
 from hold.data.synthetic.estimators import dropout_runs, emulate_hand_estimates, noisy_masks, project
+from hold.data.synthetic.presets import noise_config
 
 T = 300
 

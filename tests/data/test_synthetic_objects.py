@@ -8,8 +8,9 @@ import trimesh
 from PIL import Image
 
 from hold.data.synthetic import SHAPES, generate, make_config
-from hold.data.synthetic.config import TEXTURE_LEVELS, TextureConfig
+from hold.data.synthetic.config import TextureConfig
 from hold.data.synthetic.objects import load_object, sample_surface
+from hold.data.synthetic.presets import TEXTURE_LEVELS
 from hold.data.synthetic.render import Lighting, RenderMesh, render
 from hold.data.synthetic.scene import intrinsics
 from hold.data.synthetic.texture import ProceduralAlbedo, UVImageAlbedo, VertexColorAlbedo

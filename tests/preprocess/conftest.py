@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from hold.data.synthetic.config import make_config
 from hold.data.synthetic.objects import load_object
+from hold.data.synthetic.presets import make_config
 from hold.data.synthetic.render import Lighting, RenderMesh, render
 from hold.utils.io import write_json, write_png
 

@@ -38,7 +38,7 @@ def mediapipe_env() -> MediapipeConfig:
 def rendered_clip(tmp_path_factory) -> Path:
     """A short clip of the demo scene at the demo resolution (RAW dir with gt/)."""
     from hold.data.synthetic import generate
-    from hold.data.synthetic.config import make_config
+    from hold.data.synthetic.presets import make_config
 
     raw = tmp_path_factory.mktemp("mediapipe_clip") / "raw"
     generate(raw, cfg=make_config("demo", num_frames=FRAMES, rotation_deg=ROTATION_DEG))

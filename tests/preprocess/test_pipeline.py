@@ -28,8 +28,8 @@ FAST = ["hand.fit.iterations=100", "align.iterations=100", "build.overlay_fps=5"
 @pytest.fixture(scope="session")
 def synthetic_raw(tmp_path_factory) -> Path:
     """A RAW dir from the synthetic generator, sized so that SfM registers every frame in seconds."""
-    from hold.data.synthetic.config import make_config
     from hold.data.synthetic.generate import generate
+    from hold.data.synthetic.presets import make_config
 
     cfg = make_config(
         "tiny", num_frames=12, image_size=(160, 160), rotation_deg=90.0, object_voxel_m=0.003,

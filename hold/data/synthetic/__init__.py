@@ -11,16 +11,10 @@ or ``hold-synth OUT [--preset tiny|demo] [--seed N] [--object NAME|MESH] [--orac
 from __future__ import annotations
 
 from hold.data.synthetic.cli import main
-from hold.data.synthetic.config import (
-    PRESETS,
-    GraspConfig,
-    NoiseConfig,
-    SynthConfig,
-    TextureConfig,
-    make_config,
-)
+from hold.data.synthetic.config import GraspConfig, NoiseConfig, SynthConfig, TextureConfig
 from hold.data.synthetic.generate import SynthResult, generate
 from hold.data.synthetic.objects import SHAPES
+from hold.data.synthetic.presets import PRESETS, make_config
 from hold.data.synthetic.validate import RawError, validate_raw
 
 __all__ = [

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml
 
-from hold.data.synthetic.config import NOISE_PRESETS, PRESETS
 from hold.data.synthetic.objects import SHAPES
+from hold.data.synthetic.presets import NOISE_PRESETS, PRESETS
 
 EXIT_USAGE = 2
 

@@ -15,10 +15,11 @@ import torch
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from hold.data.synthetic.config import SynthConfig, make_config
+from hold.data.synthetic.config import SynthConfig
 from hold.data.synthetic.estimators import emulate_hand_estimates, noisy_masks
 from hold.data.synthetic.grasp import Grasp, optimise_grasp
 from hold.data.synthetic.objects import ObjectModel, load_object, sample_faces, sample_surface
+from hold.data.synthetic.presets import make_config
 from hold.data.synthetic.raw import RenderedSequence, contact_sheet, write_oracle, write_raw
 from hold.data.synthetic.render import Lighting, RenderMesh, render
 from hold.data.synthetic.scene import (
