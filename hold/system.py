@@ -72,7 +72,18 @@ class HoldSystem(pl.LightningModule):
         return torch.utils.data.DataLoader(_Steps(), batch_size=None)
 
     def _generator(self, step: int) -> torch.Generator:
+        """CPU generator of ``step``: the ray batch and the regularisers' points are drawn on the CPU."""
         return torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + step)
+
+    def model_generator(self, generator: torch.Generator) -> torch.Generator:
+        """The generator the samplers draw from, on the model's device.
+
+        On the CPU it is ``generator`` itself (CPU runs draw the same numbers as before); elsewhere a
+        device generator seeded with ``generator``'s seed, since a CPU generator cannot draw on CUDA.
+        """
+        if self.device.type == "cpu":
+            return generator
+        return torch.Generator(device=self.device).manual_seed(generator.initial_seed())
 
     def compute_losses(
         self, batch: RayBatch, out: HoldOutput, step: int, generator: torch.Generator
@@ -100,7 +111,7 @@ class HoldSystem(pl.LightningModule):
         self.model.set_step(step)
         generator = self._generator(step)
         batch = self.rays.sample(generator).to(self.device)
-        out = self.model(batch, generator)
+        out = self.model(batch, self.model_generator(generator))
         loss = self.compute_losses(batch, out, step, generator)
         if not torch.isfinite(loss.total):
             bad = [k for k, v in loss.terms.items() if not torch.isfinite(v)]
@@ -160,7 +171,8 @@ class HoldSystem(pl.LightningModule):
     def extract_object_mesh(self, resolution: int):
         """Canonical object mesh (canonical units) by marching cubes on the object SDF (HOLD §3.3)."""
         bound = self.cfg.model.object.sphere_radius + self.cfg.model.object.sphere_margin
-        return extract_mesh(self.model.object.canonical_sdf, (-bound, bound), resolution)
+        sdf, device = self.model.object.canonical_sdf, self.device
+        return extract_mesh(lambda x: sdf(x.to(device)), (-bound, bound), resolution)
 
     def update_object_mesh(self) -> None:
         try:

@@ -273,10 +273,10 @@ class ObjectNode(nn.Module):
         idx = torch.randint(
             0, self.mesh_vertices.shape[0], (cfg.eikonal_points - n_uniform,), generator=generator
         )
-        near = self.mesh_vertices.cpu()[idx] + cfg.eikonal_surface_std * torch.randn(
-            len(idx), 3, generator=generator
-        )
-        points = torch.cat([uniform, near]).to(device)
+        noise = cfg.eikonal_surface_std * torch.randn(len(idx), 3, generator=generator)
+        # drawn on the CPU (the generator's device), indexed on the vertices' device: no copy back
+        near = self.mesh_vertices[idx.to(device)] + noise.to(device)
+        points = torch.cat([uniform.to(device), near])
         out = self.sdf_net.sdf_and_gradient(points, create_graph=torch.is_grad_enabled())
         return CanonicalTerms(sdf=out.sdf[:, 0], gradients=out.gradient)
 
