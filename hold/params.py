@@ -97,5 +97,6 @@ class FrameParams(nn.Module):
             scale=float(obj.scale.detach()),
             points=seq.object.points,
             colors=seq.object.colors,
+            source=seq.object.source,
         )
         return out

@@ -63,6 +63,9 @@ class HoldSystem(pl.LightningModule):
         self.seq = seq
         self.model = HoldNet(seq, cfg.model, cfg.hand, cfg.render, seed=cfg.seed)
         self.model.params.requires_grad_(cfg.optim.optimize_frame_params)
+        if cfg.optim.optimize_object_poses:
+            self.model.params.object.rot.requires_grad_(True)
+            self.model.params.object.transl.requires_grad_(True)
         self.rays = SequenceRays(seq, cfg.rays)
         self.run_logger = run_logger
         self.max_steps = max_steps
@@ -150,14 +153,13 @@ class HoldSystem(pl.LightningModule):
             {"name": "density", "params": densities, "lr": o.lr_density},
             {"name": "latents", "params": latents, "lr": o.lr_latents},
         ]
+        object_poses = [self.model.params.object.rot.weight, self.model.params.object.transl.weight]
+        if o.optimize_object_poses:
+            groups.append({"name": "object_poses", "params": object_poses, "lr": o.lr_object_poses})
         if o.optimize_frame_params:
-            groups.append(
-                {
-                    "name": "frame_params",
-                    "params": list(self.model.params.parameters()),
-                    "lr": o.lr_frame_params,
-                }
-            )
+            posed = {id(p) for p in object_poses} if o.optimize_object_poses else set()
+            rest = [p for p in frame_params if id(p) not in posed]
+            groups.append({"name": "frame_params", "params": rest, "lr": o.lr_frame_params})
         optimizer = torch.optim.Adam(groups)
         decay, steps = o.lr_decay, max(self.max_steps, 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: decay ** min(step / steps, 1.0))

@@ -34,6 +34,13 @@ class OptimConfig:
     optimize_frame_params: bool = True
     """Optimise poses during training (HOLD does, slowly); false keeps them fixed, which also skips
     backpropagating through the hand skinning (faster)."""
+    optimize_object_poses: bool = False
+    """Optimise the per-frame object rotations and translations with the rendering losses in stages 1
+    and 3 (at ``lr_object_poses``), also when ``optimize_frame_params`` is false: corrects poses that
+    preprocessing filled from the hand or interpolated (beyond HOLD, which moves them at 1e-5)."""
+    lr_object_poses: float = 1e-3
+    """Learning rate of the object poses when ``optimize_object_poses`` is set (radians of axis-angle and
+    metres per step, roughly: Adam)."""
     lr_decay: float = 1.0
     """Factor the learning rates reach at the last step of a stage, decaying exponentially from the
     start (1: constant, as HOLD). Hash grids trained at a high constant rate keep oscillating."""
@@ -43,6 +50,10 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.lr_decay <= 1.0:
             raise ValueError(f"lr_decay: expected a factor in (0, 1], found {self.lr_decay}")
+        if not self.lr_object_poses > 0.0:
+            raise ValueError(
+                f"lr_object_poses: expected a positive learning rate, found {self.lr_object_poses}"
+            )
 
 
 @dataclass

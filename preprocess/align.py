@@ -101,9 +101,11 @@ class Aligner:
         return total
 
     def obj2d_term(self, pts: Tensor) -> Tensor:
-        r2 = (project(pts, self.K) - self.obj.target2d).square().sum(-1)
         reg = self.obj.registered
-        return gmof(r2[reg], self.cfg.obj2d_sigma_px).mean()
+        if not reg.any():  # poses from the hand alone: no SfM projections to keep
+            return self.K.new_zeros(())
+        r2 = (project(pts[reg], self.K) - self.obj.target2d[reg]).square().sum(-1)
+        return gmof(r2, self.cfg.obj2d_sigma_px).mean()
 
     def centroid_term(self, pts: Tensor) -> Tensor:
         total = self.K.new_zeros(())
@@ -280,8 +282,13 @@ def run_align(
         registered=torch.as_tensor(sfm.get("reliable", sfm["registered"])),
     )
     aligner = Aligner(hand_data, obj, Kt, cfg)
-    s0 = aligner.init_scale_from_centroids()
-    log.info("initial object scale from the hand/object centroids: %.4f m", s0)
+    if not obj.registered.any() and "scale_prior" in sfm:  # hand mode: the mask-and-hand size is metric
+        s0 = float(sfm["scale_prior"])
+        aligner.log_scale.data.fill_(math.log(s0))
+        log.info("initial object scale from its mask at the hand's depth: %.4f m", s0)
+    else:
+        s0 = aligner.init_scale_from_centroids()
+        log.info("initial object scale from the hand/object centroids: %.4f m", s0)
     report: dict = {"initial_scale": s0, "phases": {}}
     for phase in cfg.phases:
         if phase == "ho" and cfg.weight_contact > 0 and cfg.scale_search_steps > 1:

@@ -79,6 +79,7 @@ def assemble(work: Path, raw: Path, hand_cfg: HandConfig, cfg: BuildConfig) -> S
             scale=float(align["object.scale"]),
             points=sfm["points"],
             colors=sfm["colors"],
+            source=sfm.get("source"),
         ),
         image_size=tuple(info.image_size),
         hand_model=hand_cfg.model,

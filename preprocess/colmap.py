@@ -1,9 +1,11 @@
 """SfM back ends for step ``sfm``: pycolmap SIFT (default) and hloc (when installed).
 
-Both take a folder of object-only images (``00000.png …``) with one shared pinhole camera and return
-the largest ``pycolmap.Reconstruction``. Matching follows the sequence length: sequential pairs (the
-object turns a little between frames) plus either every pair (short clips) or retrieval (long clips:
-a vocabulary tree when one is given, else every pair among keyframes).
+Both take the object-only images of ``preprocess.sfm_images`` (one shared pinhole camera, or one per
+object crop with pycolmap) and return the reconstructions, largest first, with a record of each
+mapping attempt. Matching follows the sequence length: sequential pairs (the object turns a little
+between frames) plus either every pair (short clips) or retrieval (long clips: a vocabulary tree when
+one is given, else every pair among keyframes); guided matching re-matches with the verified geometry.
+pycolmap maps twice when frames are left over: with the configured thresholds, then relaxed ones.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hold.utils.external import is_available, require
 from hold.utils.logging import get_logger
 from preprocess.config import SfmConfig
 from preprocess.errors import PreprocessError
+from preprocess.sfm_images import SfmImages
 
 STEP = "sfm"
 log = get_logger("preprocess.sfm")
@@ -70,7 +73,8 @@ def keyframe_pairs(names: list[str], stride: int) -> list[tuple[str, str]]:
     return [(a, b) for i, a in enumerate(keys) for b in keys[i + 1 :]]
 
 
-def mapper_options(cfg: SfmConfig, prior: CameraPrior, num_images: int):  # -> IncrementalPipelineOptions
+def mapper_options(cfg: SfmConfig, prior: CameraPrior, num_images: int, relaxed: bool = False):
+    """COLMAP's incremental mapper settings; ``relaxed`` lowers the inlier thresholds (second attempt)."""
     import pycolmap
 
     opts = pycolmap.IncrementalPipelineOptions()
@@ -87,38 +91,61 @@ def mapper_options(cfg: SfmConfig, prior: CameraPrior, num_images: int):  # -> I
     opts.mapper.abs_pose_refine_extra_params = False
     opts.mapper.num_threads = cfg.num_threads
     opts.mapper.random_seed = cfg.seed
+    if relaxed:
+        opts.mapper.init_min_num_inliers = cfg.relaxed_init_min_num_inliers
+        opts.mapper.abs_pose_min_num_inliers = cfg.relaxed_abs_pose_min_num_inliers
+        opts.mapper.abs_pose_min_inlier_ratio = cfg.relaxed_abs_pose_min_inlier_ratio
+        opts.mapper.init_min_tri_angle = cfg.relaxed_init_min_tri_angle
+        opts.mapper.max_reg_trials = 2 * opts.mapper.max_reg_trials
     return opts
 
 
-def run_pycolmap(
-    image_dir: Path, mask_dir: Path, work: Path, names: list[str], prior: CameraPrior, cfg: SfmConfig
-):
-    """SIFT features (inside the object masks), matching and incremental mapping with pycolmap.
+def _set_image_cameras(db_path: Path, images: SfmImages) -> None:
+    """Give every image its own crop's intrinsics (extraction made one placeholder camera per image)."""
+    import pycolmap
 
-    Returns:
-        The reconstruction with the most registered images, or None when mapping failed.
-    """
+    K_by_name = dict(zip(images.names, images.K))
+    db = pycolmap.Database.open(str(db_path))
+    try:
+        for image in db.read_all_images():
+            camera = db.read_camera(image.camera_id)
+            K = K_by_name[image.name]
+            camera.params = [K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5]  # COLMAP: first pixel centre 0.5
+            db.update_camera(camera)
+    finally:
+        db.close()
+
+
+def build_database(images: SfmImages, work: Path, prior: CameraPrior, cfg: SfmConfig) -> Path:
+    """SIFT features (inside the object masks) and verified matches in a COLMAP database."""
     import pycolmap
 
     pycolmap.logging.minloglevel = 2  # COLMAP's per-image INFO lines drown the stage logs
     db = work / "database.db"
     db.unlink(missing_ok=True)
+    names = images.names
     model, params = prior.colmap_model(cfg)
     reader = pycolmap.ImageReaderOptions()
-    reader.camera_model, reader.camera_params, reader.mask_path = model, params, str(mask_dir)
+    reader.camera_model, reader.camera_params, reader.mask_path = model, params, str(images.mask_dir)
     extraction = pycolmap.FeatureExtractionOptions()
     extraction.num_threads = cfg.num_threads
     extraction.sift.max_num_features = cfg.max_num_features
     extraction.sift.peak_threshold = cfg.peak_threshold
     extraction.sift.domain_size_pooling = cfg.domain_size_pooling
     extraction.sift.estimate_affine_shape = cfg.estimate_affine_shape
-    log.info("SIFT features of %d object-only images", len(names))
+    log.info(
+        "SIFT features of %d object-only images%s", len(names), " (object crops)" if images.cropped else ""
+    )
+    camera_mode = pycolmap.CameraMode.PER_IMAGE if images.cropped else pycolmap.CameraMode.SINGLE
     pycolmap.extract_features(
-        db, image_dir, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
+        db, images.image_dir, image_names=names, camera_mode=camera_mode,
         reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu,
     )  # fmt: skip
+    if images.cropped:
+        _set_image_cameras(db, images)
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = cfg.num_threads
+    matching.guided_matching = cfg.guided_matching
     verification = pycolmap.TwoViewGeometryOptions()
     verification.min_num_inliers = cfg.min_num_matches
     verification.ransac.random_seed = cfg.seed
@@ -149,24 +176,65 @@ def run_pycolmap(
         pycolmap.match_image_pairs(
             db, matching_options=matching, pairing_options=imported, verification_options=verification
         )
-    out = work / "sparse"
+    return db
+
+
+def map_database(db: Path, images: SfmImages, work: Path, prior: CameraPrior, cfg: SfmConfig, relaxed: bool):
+    """Incremental mapping; returns the reconstructions, largest first."""
+    import pycolmap
+
+    out = work / ("sparse_relaxed" if relaxed else "sparse")
     out.mkdir(parents=True, exist_ok=True)
-    log.info("incremental mapping")
-    models = pycolmap.incremental_mapping(db, image_dir, out, options=mapper_options(cfg, prior, len(names)))
-    return max(models.values(), key=lambda r: r.num_reg_images(), default=None)
+    options = mapper_options(cfg, prior, len(images.names), relaxed)
+    models = pycolmap.incremental_mapping(db, images.image_dir, out, options=options)
+    return sorted(models.values(), key=lambda r: r.num_reg_images(), reverse=True)
 
 
-def run_hloc(image_dir: Path, work: Path, names: list[str], prior: CameraPrior, cfg: SfmConfig):
+def run_pycolmap(
+    images: SfmImages, work: Path, prior: CameraPrior, cfg: SfmConfig
+) -> tuple[list, list[dict]]:
+    """SIFT, matching and mapping with pycolmap: a first attempt with the configured mapper thresholds,
+    a relaxed second one on the same matches when frames are left over.
+
+    Returns:
+        The reconstructions of the attempt that registered most frames (largest first), and one record
+        per attempt: its name, the frames its largest model registered and the size of every model.
+    """
+    db = build_database(images, work, prior, cfg)
+    attempts, best = [], []
+    for relaxed in (False, True) if cfg.relaxed_attempt else (False,):
+        log.info("incremental mapping%s", " (relaxed thresholds)" if relaxed else "")
+        models = map_database(db, images, work, prior, cfg, relaxed)
+        sizes = [m.num_reg_images() for m in models]
+        attempts.append(
+            {
+                "name": "relaxed" if relaxed else "default",
+                "registered": sizes[0] if sizes else 0,
+                "models": sizes,
+            }
+        )
+        log.info("sfm attempt %r: largest model registered %d of %d images (models: %s)",
+                 attempts[-1]["name"], attempts[-1]["registered"], len(images.names), sizes or "none")  # fmt: skip
+        if sizes and (not best or sizes[0] > best[0].num_reg_images()):
+            best = models
+        if best and best[0].num_reg_images() == len(images.names):
+            break
+    return best, attempts
+
+
+def run_hloc(images: SfmImages, work: Path, prior: CameraPrior, cfg: SfmConfig) -> tuple[list, list[dict]]:
     """SuperPoint + LightGlue features and matches with hloc, mapping with pycolmap (thin adapter).
 
     hloc has no feature masks: the object-only images (background painted over) keep its features on
-    the object. Pairs: sequential + exhaustive or keyframes, as in ``run_pycolmap``.
+    the object. Pairs: sequential + exhaustive or keyframes, as in ``run_pycolmap``. One shared camera:
+    the caller does not crop for this backend. Returns what ``run_pycolmap`` returns.
     """
     import pycolmap
 
     require("hloc", "sfm.backend=hloc")  # one clear error when it is missing (hold.utils.external)
     from hloc import extract_features, match_features, reconstruction
 
+    image_dir, names = images.image_dir, images.names
     pairs = {(a, b) for i, a in enumerate(names) for b in names[i + 1 : i + 1 + cfg.sequential_overlap]}
     if len(names) <= cfg.exhaustive_max_frames:
         pairs |= {(a, b) for i, a in enumerate(names) for b in names[i + 1 :]}
@@ -183,9 +251,13 @@ def run_hloc(image_dir: Path, work: Path, names: list[str], prior: CameraPrior, 
         k for k in mapper_options(cfg, prior, len(names)).todict() if k.startswith("ba_refine")
     )
     options = mapper_options(cfg, prior, len(names)).todict()
-    return reconstruction.main(
+    rec = reconstruction.main(
         work / "sparse", image_dir, pair_file, features, matches,
         camera_mode=pycolmap.CameraMode.SINGLE, image_list=names,
         image_options={"camera_model": model, "camera_params": params},
         mapper_options={k: options[k] for k in top_level},
     )  # fmt: skip
+    registered = 0 if rec is None else rec.num_reg_images()
+    return ([] if rec is None else [rec]), [
+        {"name": "hloc", "registered": registered, "models": [registered]}
+    ]

@@ -186,18 +186,28 @@ class SfmConfig:
     upscale_to: int = 640
     """SfM images are enlarged (bicubic) so that their longer side has at least this many pixels: SIFT
     finds several times more features on a small object that way. 0 keeps the frame size."""
-    feature_mask_erode: float = 0.015
+    crop: Literal["auto", "on", "off"] = "auto"
+    """Crop each SfM image to the object-mask box (plus ``crop_margin``) before enlarging it, each crop
+    with its own camera. Needs known intrinsics (RAW/camera.json), which are then held fixed; ``auto``:
+    on when they are known (and with pycolmap), else the whole frame is enlarged."""
+    crop_margin: float = 0.15
+    """Margin added on each side of the object-mask box, as a fraction of its longer side."""
+    feature_mask_erode: float = 0.005
     """Features are extracted only inside the object mask eroded by this fraction of the longer image
-    side (4 px at 256 px): no features on the painted silhouette or on a segmenter's ragged boundary,
-    whose descriptors change from frame to frame."""
+    side (2 px at 320 px): few features on the painted silhouette or on a segmenter's ragged boundary,
+    whose descriptors change from frame to frame. Small, so that thin parts (a blade) keep theirs."""
     max_num_features: int = 4096
     """SIFT features per image."""
-    peak_threshold: float = 0.0067
-    """SIFT detection threshold (COLMAP's default 0.0067); lower finds more, weaker features."""
-    domain_size_pooling: bool = False
-    """DSP-SIFT descriptors (pooled over scales): more robust matching at a higher cost."""
-    estimate_affine_shape: bool = False
-    """Affine-covariant SIFT features: better under strong foreshortening, slower."""
+    peak_threshold: float = 0.003
+    """SIFT detection threshold (COLMAP's default 0.0067); lower finds more, weaker features (low-contrast
+    textures give few above the default)."""
+    domain_size_pooling: bool = True
+    """DSP-SIFT descriptors (pooled over scales): more robust matching of few features, slower."""
+    estimate_affine_shape: bool = True
+    """Affine-covariant SIFT features: better under the foreshortening of a turning object, slower."""
+    guided_matching: bool = True
+    """Guided matching: after geometric verification, match again along the estimated geometry (more
+    matches on objects with few, repetitive features)."""
     sequential_overlap: int = 10
     """Sequential matching: each frame is matched with this many following frames."""
     exhaustive_max_frames: int = 120
@@ -220,6 +230,32 @@ class SfmConfig:
     images; object crops of a few hundred pixels have fewer features)."""
     abs_pose_min_num_inliers: int = 20
     """Mapper: 2D-3D inliers needed to register a further image."""
+    relaxed_attempt: bool = True
+    """When the first mapping leaves frames unregistered, map the same matches again with the relaxed
+    thresholds below and keep whichever registered more (every attempt is logged in sfm.json)."""
+    relaxed_init_min_num_inliers: int = 15
+    """Relaxed attempt: verified matches needed by the initial pair."""
+    relaxed_abs_pose_min_num_inliers: int = 10
+    """Relaxed attempt: 2D-3D inliers needed to register a further image."""
+    relaxed_abs_pose_min_inlier_ratio: float = 0.15
+    """Relaxed attempt: inlier ratio needed to register a further image (COLMAP: 0.25)."""
+    relaxed_init_min_tri_angle: float = 8.0
+    """Relaxed attempt: triangulation angle (degrees) of the initial pair (COLMAP: 16; a slowly turning
+    object offers few wide pairs)."""
+    fallback: Literal["hand", "none"] = "hand"
+    """Frames without a reliable SfM pose: ``hand`` anchors them to the hand (the held object moves
+    rigidly with it: the hand-to-object transform of the nearest registered frames), and when SfM
+    registers fewer than ``min_registered_fraction`` of the frames the whole trajectory comes from the
+    hand and the object's initial shape from its mask hull; ``none`` interpolates between registered
+    frames and fails below ``min_registered_fraction``."""
+    hand_consistency_deg: float = 15.0
+    """A registered frame whose object rotation relative to the hand differs by more than this from the
+    model's robust mean is treated as unregistered (a wrong PnP pose, a flipped frame); 0 disables the
+    test. On the suite, frames of good models stay within 8° with realistic hand noise (3° mild)."""
+    model_consistency_deg: float = 8.0
+    """When the median of those differences exceeds this, the SfM model as a whole is not used and the
+    trajectory comes from the hand (a model that drifts, e.g. on a flat card: 13° on the suite, against
+    2-4° for good models); 0 disables the test."""
     extrapolation_velocity_frames: int = 3
     """Unregistered frames at the start or end of the clip continue the object's motion at constant
     velocity (estimated over this many registered frames) instead of copying the nearest pose."""
@@ -231,7 +267,10 @@ class SfmConfig:
     pose_outlier_factor: float = 3.0
     """See ``pose_outlier_deg``."""
     min_registered_fraction: float = 0.3
-    """Fail when SfM registers fewer than this fraction of the frames."""
+    """Below this fraction of the frames registered reliably, SfM's model is not used: the trajectory
+    comes from the hand (``fallback=hand``) or the step fails (``fallback=none``)."""
+    warn_filled_fraction: float = 0.1
+    """Warn (log and sfm.json) when more than this fraction of the frames' poses did not come from SfM."""
     max_reprojection_px: float = 2.0
     """Point trimming: drop 3D points with a larger mean reprojection error."""
     min_track_length: int = 3
@@ -246,6 +285,9 @@ class SfmConfig:
     SfM points alone, as HOLD does)."""
     hull_extent: float = 3.0
     """Half-size of that grid, in radii of the trimmed cloud around its centre."""
+    hull_min_frames: int = 8
+    """The hull is carved with the reliably registered frames when there are at least this many, else
+    with every frame's pose (hand-anchored ones included)."""
     hull_carve_tolerance: float = 0.1
     """A voxel stays in the hull when it projects onto background in at most this fraction of the frames
     that see it (mask errors)."""
@@ -262,7 +304,19 @@ class SfmConfig:
             raise ValueError(f"hull_resolution must be 0 (off) or ≥ 8, found {self.hull_resolution}")
         if self.hull_extent <= 1.0:
             raise ValueError(f"hull_extent must be > 1 (SfM-cloud radii), found {self.hull_extent}")
-        for name in ("hull_carve_tolerance", "hull_min_object_fraction"):
+        if self.crop_margin < 0:
+            raise ValueError(f"crop_margin must be ≥ 0, found {self.crop_margin}")
+        if self.hull_min_frames < 1:
+            raise ValueError(f"hull_min_frames must be ≥ 1, found {self.hull_min_frames}")
+        for name in ("hand_consistency_deg", "model_consistency_deg"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be ≥ 0 (0 disables the test), found {getattr(self, name)}")
+        for name in (
+            "hull_carve_tolerance",
+            "hull_min_object_fraction",
+            "min_registered_fraction",
+            "warn_filled_fraction",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], found {getattr(self, name)}")
 

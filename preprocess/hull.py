@@ -71,3 +71,10 @@ def mask_hull(
         return np.zeros((0, 3))
     sizes = np.bincount(components.ravel())[1:]
     return grid[components.ravel() == 1 + int(np.argmax(sizes))]
+
+
+def normalise(points: np.ndarray, sphere_fill: float) -> tuple[np.ndarray, float]:
+    """Centre (bounding-box midpoint) and radius so that ``(points − c) / r`` reaches ``sphere_fill``."""
+    c = 0.5 * (points.min(0) + points.max(0))
+    r = float(np.linalg.norm(points - c, axis=1).max()) / sphere_fill
+    return c, max(r, 1e-12)

@@ -27,7 +27,7 @@ INPUTS = {
     "frames": (),
     "masks": ("frames",),
     "hands": ("frames",),
-    "sfm": ("frames", "masks"),
+    "sfm": ("frames", "masks", "hands"),  # hands: poses of the frames SfM leaves out
     "align": ("hands", "sfm"),
     "build": ("frames", "masks", "hands", "sfm", "align"),
 }
@@ -103,7 +103,9 @@ def run_step(step: str, raw: Path, seq: Path, cfg: PreprocessConfig) -> dict:
     if step == "sfm":
         from preprocess.sfm import run_sfm
 
-        return run_sfm(raw, work / "frames", work / "masks", out, cfg.sfm, cfg.camera)
+        return run_sfm(
+            raw, work / "frames", work / "masks", work / "hands", out, cfg.sfm, cfg.camera, cfg.hand
+        )
     if step == "align":
         from preprocess.align import run_align
 
@@ -121,7 +123,7 @@ def step_config(step: str, cfg: PreprocessConfig) -> dict:
         "frames": ("frames",),
         "masks": ("masks",),
         "hands": ("hands", "hand", "camera"),
-        "sfm": ("sfm", "camera"),
+        "sfm": ("sfm", "camera", "hand"),
         "align": ("align", "hand", "seed"),
         "build": ("build", "hand"),
     }[step]

@@ -18,66 +18,34 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from scipy import ndimage
 from scipy.spatial.transform import Rotation
-from tqdm import tqdm
 
-from hold.data.sequence import LABEL_OBJECT
+from hold.data.sequence import LABEL_OBJECT, OBJECT_SOURCES, SOURCE_OTHER
 from hold.geometry.rotations import lerp_fill, slerp_fill
-from hold.utils.io import write_json, write_npz, write_png
+from hold.hand.config import HandConfig
+from hold.utils.io import write_json, write_npz
 from hold.utils.logging import get_logger
+from preprocess.anchor import (
+    HandFrames,
+    ObjectEstimate,
+    anchor_to_hand,
+    fill_sources,
+    hand_deviation,
+    hand_estimate,
+    hand_scale,
+    load_hand_frames,
+    merge_by_hand,
+)
 from preprocess.colmap import CameraPrior, camera_matrix, choose_backend, run_hloc, run_pycolmap
 from preprocess.config import CameraConfig, SfmConfig
 from preprocess.errors import PreprocessError
-from preprocess.frames import FramesInfo, default_intrinsics, load_frame
-from preprocess.hull import mask_hull
+from preprocess.frames import FramesInfo, default_intrinsics
+from preprocess.hull import mask_hull, normalise
 from preprocess.masks import load_mask
+from preprocess.sfm_images import SfmImages, object_only_images, scale_intrinsics
 
 STEP = "sfm"
 log = get_logger("preprocess.sfm")
-
-
-def object_only_images(
-    frames_dir: Path, masks_dir: Path, out: Path, info: FramesInfo, cfg: SfmConfig
-) -> tuple[Path, Path, list[str], tuple[float, float]]:
-    """Write the SfM inputs: frames with every non-object pixel painted over, and feature masks.
-
-    Feature masks (COLMAP: ``<image name>.png``, 0 = no features) are the object masks eroded by
-    ``feature_mask_erode`` (fraction of the longer side), so the painted silhouette gives no features.
-    Both are enlarged to ``upscale_to``.
-
-    Returns:
-        The image dir, the feature-mask dir, the image names and the (sx, sy) enlargement.
-    """
-    image_dir, mask_dir = out / "images", out / "feature_masks"
-    H, W = info.image_size
-    factor = max(1.0, cfg.upscale_to / max(H, W)) if cfg.upscale_to > 0 else 1.0
-    size = (round(W * factor), round(H * factor))
-    radius = round(cfg.feature_mask_erode * max(H, W))
-    erode = np.ones((2 * radius + 1,) * 2, bool) if radius > 0 else None
-    names = []
-    for t in tqdm(range(info.num_frames), desc="sfm images", unit="frame", disable=None):
-        rgb, obj = load_frame(frames_dir, t).copy(), load_mask(masks_dir, t) == LABEL_OBJECT
-        rgb[~obj] = cfg.background_value
-        inner = ndimage.binary_erosion(obj, erode) if erode is not None else obj
-        inner = inner.astype(np.uint8) * 255
-        if factor > 1:
-            rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BICUBIC))
-            inner = np.asarray(Image.fromarray(inner).resize(size, Image.Resampling.NEAREST))
-        name = f"{t:05d}.png"
-        write_png(image_dir / name, rgb)
-        write_png(mask_dir / f"{name}.png", inner)
-        names.append(name)
-    return image_dir, mask_dir, names, (size[0] / W, size[1] / H)
-
-
-def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    """Intrinsics of an image resized by (sx, sy) (pixel centres at integers)."""
-    K = np.array(K, np.float64, copy=True)
-    K[0, 0], K[1, 1] = K[0, 0] * sx, K[1, 1] * sy
-    K[0, 2], K[1, 2] = (K[0, 2] + 0.5) * sx - 0.5, (K[1, 2] + 0.5) * sy - 0.5
-    return K
 
 
 def trim_points(xyz: np.ndarray, error: np.ndarray, track: np.ndarray, cfg: SfmConfig) -> np.ndarray:
@@ -91,19 +59,12 @@ def trim_points(xyz: np.ndarray, error: np.ndarray, track: np.ndarray, cfg: SfmC
     return keep & (d <= med + cfg.outlier_std * mad)
 
 
-def normalise(points: np.ndarray, sphere_fill: float) -> tuple[np.ndarray, float]:
-    """Centre (bounding-box midpoint) and radius so that ``(points − c) / r`` reaches ``sphere_fill``."""
-    c = 0.5 * (points.min(0) + points.max(0))
-    r = float(np.linalg.norm(points - c, axis=1).max()) / sphere_fill
-    return c, max(r, 1e-12)
-
-
 def object_extent(
     points: np.ndarray,
     R: np.ndarray,
     trans: np.ndarray,
     K: np.ndarray,
-    masks_dir: Path,
+    labels: list[np.ndarray],
     frames: np.ndarray,
     cfg: SfmConfig,
 ) -> tuple[np.ndarray, float]:
@@ -115,7 +76,6 @@ def object_extent(
     if cfg.hull_resolution <= 0:
         return points, 1.0
     c0, r0 = normalise(points, 1.0)
-    labels = [load_mask(masks_dir, t) for t in range(len(R))]
     hull = mask_hull(R, trans, K, labels, np.flatnonzero(frames), c0, cfg.hull_extent * r0, cfg)
     if len(hull) == 0:
         log.warning(
@@ -178,97 +138,214 @@ def pose_outliers(rot: np.ndarray, registered: np.ndarray, min_deg: float, facto
     return out
 
 
+def model_poses(rec, images: SfmImages, T: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame ``cam_from_world`` of a pycolmap reconstruction: R (T, 3, 3), t (T, 3), registered (T,)."""
+    R, trans, registered = np.repeat(np.eye(3)[None], T, 0), np.zeros((T, 3)), np.zeros(T, bool)
+    frame_of = dict(zip(images.names, images.frames.tolist()))
+    for image in rec.images.values():
+        if image.has_pose:
+            t = frame_of[image.name]
+            pose = image.cam_from_world()
+            R[t], trans[t], registered[t] = pose.rotation.matrix(), np.asarray(pose.translation), True
+    return R, trans, registered
+
+
+def read_reconstruction(rec, images: SfmImages, T: int, known: np.ndarray | None, K0: np.ndarray) -> dict:
+    """Per-frame poses (T, …), the cloud and the frames' intrinsics from a pycolmap reconstruction."""
+    R, trans, registered = model_poses(rec, images, T)
+    pts = list(rec.points3D.values())
+    if known is not None:
+        K = known
+    else:  # one shared camera on the whole, enlarged frames: back to the frames' pixels
+        sx, sy = images.K[0, 0, 0] / K0[0, 0], images.K[0, 1, 1] / K0[1, 1]
+        K = scale_intrinsics(camera_matrix(next(iter(rec.cameras.values()))), 1 / sx, 1 / sy)
+    return {
+        "R": R, "trans": trans, "registered": registered, "K": K,
+        "xyz": np.array([p.xyz for p in pts]).reshape(-1, 3),
+        "colors": np.array([p.color for p in pts], np.uint8).reshape(-1, 3),
+        "error": np.array([p.error for p in pts]), "track": np.array([p.track.length() for p in pts]),
+        "reprojection_px": float(rec.compute_mean_reprojection_error()),
+    }  # fmt: skip
+
+
+def sfm_estimate(
+    model: dict,
+    reliable: np.ndarray,
+    merged: np.ndarray,
+    hand: HandFrames | None,
+    labels: list[np.ndarray],
+    cfg: SfmConfig,
+) -> ObjectEstimate:
+    """Registered poses, the rest anchored to the hand (or interpolated without one), in SfM units.
+    Frames ``merged`` from smaller models keep their rotation; their translation comes from the hand."""
+    keep = trim_points(model["xyz"], model["error"], model["track"], cfg)
+    if hand is not None:
+        unit = hand_scale(model, reliable, keep, hand)
+        R, trans = anchor_to_hand(model["R"], model["trans"], reliable, hand, unit, merged)
+    else:
+        unit = 1.0
+        rot, trans = interpolate_poses(
+            Rotation.from_matrix(model["R"]).as_rotvec(),
+            model["trans"],
+            reliable,
+            cfg.extrapolation_velocity_frames,
+        )
+        R = Rotation.from_rotvec(rot).as_matrix()
+    has_object = np.array([(m == LABEL_OBJECT).any() for m in labels])
+    hull_frames = reliable if reliable.sum() >= cfg.hull_min_frames else has_object
+    extent, growth = object_extent(model["xyz"][keep], R, trans, model["K"], labels, hull_frames, cfg)
+    source = fill_sources(reliable, hand)
+    source[merged] = SOURCE_OTHER
+    return ObjectEstimate(R, trans, model["xyz"][keep], model["colors"][keep], extent, source, unit, growth)
+
+
+def _stats(values: np.ndarray) -> dict | None:
+    """Median / 95th percentile / max of the finite values, rounded; None when there are none."""
+    v = values[np.isfinite(values)]
+    if len(v) == 0:
+        return None
+    return {
+        "median": round(float(np.median(v)), 2),
+        "p95": round(float(np.percentile(v, 95)), 2),
+        "max": round(float(v.max()), 2),
+    }
+
+
+def use_crop(cfg: SfmConfig, known: np.ndarray | None, backend: str) -> bool:
+    """Whether SfM images are object crops (``sfm.crop``)."""
+    if cfg.crop == "off" or (cfg.crop == "auto" and (known is None or backend != "pycolmap")):
+        return False
+    if known is None or backend != "pycolmap":
+        raise PreprocessError(
+            STEP,
+            "sfm.crop=on needs known intrinsics (RAW/camera.json) and sfm.backend=pycolmap; use sfm.crop=auto",
+        )
+    return True
+
+
 def run_sfm(
-    raw: Path, frames_dir: Path, masks_dir: Path, out: Path, cfg: SfmConfig, camera: CameraConfig
+    raw: Path,
+    frames_dir: Path,
+    masks_dir: Path,
+    hands_dir: Path | None,
+    out: Path,
+    cfg: SfmConfig,
+    camera: CameraConfig,
+    hand_cfg: HandConfig | None,
 ) -> dict:
-    """Run SfM and write ``sfm.npz`` (poses, cloud, K) and ``sfm.json``; returns the summary.
+    """Object poses for every frame and the canonical cloud: ``sfm.npz`` and ``sfm.json``; the summary.
 
     Raises:
-        PreprocessError: mapping failed or registered fewer than ``min_registered_fraction`` of the frames.
+        PreprocessError: SfM registered too few frames and ``sfm.fallback=none`` (or no hand was fitted).
     """
     info = FramesInfo.load(frames_dir / "frames.json")
     T = info.num_frames
     known = info.intrinsics()
     K0 = known if known is not None else default_intrinsics(info.image_size, camera.default_fov_deg)
-    image_dir, mask_dir, names, (sx, sy) = object_only_images(frames_dir, masks_dir, out, info, cfg)
-    prior = CameraPrior(K=scale_intrinsics(K0, sx, sy), known=known is not None)
     backend = choose_backend(cfg)
-    if backend == "hloc":
-        rec = run_hloc(image_dir, out, names, prior, cfg)
+    images = object_only_images(frames_dir, masks_dir, out, info, K0, use_crop(cfg, known, backend), cfg)
+    prior = CameraPrior(K=images.K[0] if len(images.names) else K0, known=known is not None)
+    models, attempts = [], []
+    if len(images.names) >= 2:
+        run = run_hloc if backend == "hloc" else run_pycolmap
+        models, attempts = run(images, out, prior, cfg)
+    model = read_reconstruction(models[0], images, T, known, K0) if models else None
+    hand = None
+    if cfg.fallback == "hand" and hands_dir is not None and hand_cfg is not None:
+        hand = load_hand_frames(hands_dir, hand_cfg)
+    labels = [load_mask(masks_dir, t) for t in range(T)]
+    registered = model["registered"] if model else np.zeros(T, bool)
+    outliers, merged, deviation = np.zeros(T, bool), np.zeros(T, bool), np.full(T, np.nan)
+    if model:
+        others = [model_poses(m, images, T) for m in models[1:] if m.num_reg_images() >= 3]
+        model["R"], merged = merge_by_hand(model["R"], registered, [(R, reg) for R, _, reg in others], hand)
+        rotvec = Rotation.from_matrix(model["R"]).as_rotvec()
+        seen = registered | merged
+        outliers = pose_outliers(rotvec, seen, cfg.pose_outlier_deg, cfg.pose_outlier_factor)
+        deviation = hand_deviation(model["R"], seen & ~outliers, hand)
+        if cfg.hand_consistency_deg > 0:
+            outliers |= deviation > cfg.hand_consistency_deg
+        merged &= ~outliers
+    reliable = registered & ~outliers
+    spread = float(np.nanmedian(deviation)) if np.isfinite(deviation).any() else 0.0
+    consistent = cfg.model_consistency_deg <= 0 or spread <= cfg.model_consistency_deg
+    enough = (
+        reliable.sum() >= max(cfg.min_registered_fraction * T, 3) and len(model["xyz"] if model else []) >= 4
+    )
+    why_not = None
+    if not enough:
+        why_not = (
+            f"SfM registered {int(reliable.sum())}/{T} frames reliably (< {cfg.min_registered_fraction:.0%})"
+        )
+    elif not consistent:
+        why_not = f"SfM's model disagrees with the hand (median {spread:.1f}° > sfm.model_consistency_deg={cfg.model_consistency_deg:g})"
+    if why_not is None:
+        mode, K = "sfm", model["K"]
+        est = sfm_estimate(model, reliable, merged, hand, labels, cfg)
+    elif hand is not None:
+        mode, K = "hand", K0
+        est = hand_estimate(hand, labels, frames_dir, K, cfg)
     else:
-        rec = run_pycolmap(image_dir, mask_dir, out, names, prior, cfg)
-    n_reg = 0 if rec is None else rec.num_reg_images()
-    if n_reg < max(cfg.min_registered_fraction * T, 2):
         raise PreprocessError(
             STEP,
-            f"SfM registered only {n_reg} of {T} frames (< {cfg.min_registered_fraction:.0%}). Try: more frames "
-            "(frames.stride=1) or larger ones (frames.max_size=0); check that the masks cover the object "
-            f"(work/sfm/images shows what SfM saw); lower sfm.init_min_num_inliers (now {cfg.init_min_num_inliers}) "
-            f"or sfm.min_num_matches (now {cfg.min_num_matches}); give RAW/camera.json; or sfm.backend=hloc",
+            f"{why_not}. Try: sfm.fallback=hand (poses from the hand); more frames (frames.stride=1) or larger ones "
+            "(frames.max_size=0); check that the masks cover the object (work/sfm/images shows what SfM saw); "
+            f"lower sfm.init_min_num_inliers (now {cfg.init_min_num_inliers}) or sfm.min_num_matches "
+            f"(now {cfg.min_num_matches}); give RAW/camera.json; or sfm.backend=hloc",
             out / "images",
         )
-    rot = np.zeros((T, 3))
-    trans = np.zeros((T, 3))
-    registered = np.zeros(T, bool)
-    for image in rec.images.values():
-        if not image.has_pose:
-            continue
-        t = names.index(image.name)
-        pose = image.cam_from_world()
-        rot[t] = Rotation.from_matrix(pose.rotation.matrix()).as_rotvec()
-        trans[t] = np.asarray(pose.translation)
-        registered[t] = True
-    pts = list(rec.points3D.values())
-    xyz = np.array([p.xyz for p in pts]).reshape(-1, 3)
-    colors = np.array([p.color for p in pts], np.uint8).reshape(-1, 3)
-    keep = trim_points(xyz, np.array([p.error for p in pts]), np.array([p.track.length() for p in pts]), cfg)
-    if keep.sum() < 4:
-        raise PreprocessError(
-            STEP, f"SfM kept only {int(keep.sum())} 3D points; the object needs more texture or frames", out
+    centre, radius = normalise(est.extent, cfg.sphere_fill)
+    u = (np.einsum("tij,j->ti", est.R, centre) + est.trans) / radius
+    counts = {name: int(np.sum(est.source == code)) for code, name in OBJECT_SOURCES.items()}
+    warnings = []
+    filled = T - counts["sfm_registered"]
+    if filled > cfg.warn_filled_fraction * T:
+        warnings.append(
+            f"object poses: SfM registered {counts['sfm_registered']}/{T} frames reliably "
+            f"({int(registered.sum())} registered, {int(outliers.sum())} rejected); "
+            f"{counts['other_fallback']} from smaller SfM models aligned through the hand, "
+            f"{counts['hand_anchored']} anchored to the hand, {counts['interpolated']} interpolated"
+            + (f" ({why_not}: trajectory from the hand, shape from the mask hull)" if mode == "hand" else "")
         )
-    if known is not None:
-        K = known
-    else:  # back from the enlarged SfM images to the frames
-        K = scale_intrinsics(camera_matrix(next(iter(rec.cameras.values()))), 1 / sx, 1 / sy)
-    R = Rotation.from_rotvec(rot).as_matrix()
-    outliers = pose_outliers(rot, registered, cfg.pose_outlier_deg, cfg.pose_outlier_factor)
-    extent, hull_growth = object_extent(xyz[keep], R, trans, K, masks_dir, registered & ~outliers, cfg)
-    centre, radius = normalise(extent, cfg.sphere_fill)
-    u = (np.einsum("tij,j->ti", R, centre) + trans) / radius
-    if outliers.any():
-        log.info(
-            "frames %s: pose disagrees with the neighbours', interpolated instead",
-            np.flatnonzero(outliers).tolist(),
-        )
-    rot_all, u_all = interpolate_poses(rot, u, registered & ~outliers, cfg.extrapolation_velocity_frames)
+        log.warning("%s", warnings[-1])
     write_npz(
         out / "sfm.npz",
         {
             "registered": registered,
-            "reliable": registered & ~outliers,
-            "rot": rot_all.astype(np.float32),
-            "u": u_all.astype(np.float32),
-            "points": ((xyz[keep] - centre) / radius).astype(np.float32),
-            "colors": colors[keep],
+            "reliable": reliable,
+            "source": est.source,
+            "rot": Rotation.from_matrix(est.R).as_rotvec().astype(np.float32),
+            "u": u.astype(np.float32),
+            "points": ((est.points - centre) / radius).astype(np.float32),
+            "colors": est.colors.astype(np.uint8),
             "K": K,
             "centre": centre,
             "radius": np.float64(radius),
+            "scale_prior": np.float64(est.metres_per_unit * radius),
         },
     )
     summary = {
         "backend": backend,
-        "registered": int(n_reg),
+        "mode": mode,
+        "registered": int(registered.sum()),
         "num_frames": T,
-        "registered_fraction": round(n_reg / T, 4),
-        "points": int(keep.sum()),
-        "points_before_trimming": len(xyz),
-        "mean_reprojection_px": round(float(rec.compute_mean_reprojection_error()), 4),
-        "focal_source": "camera.json" if known is not None else "sfm",
+        "registered_fraction": round(float(registered.sum()) / T, 4),
+        "pose_outliers": int(outliers.sum()),
+        "merged": int(merged.sum()),
+        "hand_deviation_deg": _stats(deviation),
+        "sfm_rejected": why_not,
+        "sources": counts,
+        "filled_fraction": round(filled / T, 4),
+        "warnings": warnings,
+        "points": len(est.points),
+        "mean_reprojection_px": round(model["reprojection_px"], 4) if model else None,
+        "focal_source": "camera.json" if known is not None else ("sfm" if mode == "sfm" else "default_fov"),
         "fx": round(float(K[0, 0]), 3),
         "fy": round(float(K[1, 1]), 3),
+        "cropped": images.cropped,
+        "attempts": attempts,
+        "hull_radius_growth": round(est.hull_growth, 4),
     }
-    summary["pose_outliers"] = int(outliers.sum())
-    summary["hull_radius_growth"] = round(hull_growth, 4)
     write_json(
         out / "sfm.json",
         summary
@@ -278,7 +355,7 @@ def run_sfm(
         },
     )
     log.info(
-        "registered %d/%d frames (%s), %d points kept of %d, reprojection %.2f px, focal %.1f px (%s)",
-        n_reg, T, backend, keep.sum(), len(xyz), summary["mean_reprojection_px"], K[0, 0], summary["focal_source"],
+        "object poses (%s mode): %s; %d points, focal %.1f px (%s)",
+        mode, ", ".join(f"{k} {v}" for k, v in counts.items() if v), len(est.points), K[0, 0], summary["focal_source"],
     )  # fmt: skip
     return summary

@@ -84,3 +84,27 @@ def test_learning_rates_decay_to_the_configured_factor(tiny_synthetic):
         optimizer.step()
         schedule.step()
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.1 * lr for lr in start])
+
+
+def test_object_poses_are_optimised_alone_when_the_preset_says_so(tiny_synthetic):
+    """``optim.optimize_object_poses``: the rendering losses move the object's per-frame poses (own
+    learning rate) while the hand's stay fixed (``optimize_frame_params`` false in demo)."""
+    cfg = load_config("demo", SMALL + ["optim.optimize_object_poses=true", "optim.lr_object_poses=0.01"])
+    system = HoldSystem(cfg, read_sequence(tiny_synthetic.oracle_dir), None, max_steps=3)
+    optimizer = system.configure_optimizers()["optimizer"]
+    groups = {g["name"]: g for g in optimizer.param_groups}
+    assert groups["object_poses"]["lr"] == 0.01 and "frame_params" not in groups
+    params = system.model.params
+    before = (
+        params.object.rot.weight.detach().clone(),
+        params.hands["right"].global_orient.weight.detach().clone(),
+    )
+    for step in range(2):
+        generator = system._generator(step)
+        batch = system.rays.sample(generator)
+        loss = system.compute_losses(batch, system.model(batch, generator), step, generator).total
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert not torch.equal(params.object.rot.weight, before[0])
+    assert torch.equal(params.hands["right"].global_orient.weight, before[1])

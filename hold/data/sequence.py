@@ -24,6 +24,9 @@ FORMAT_VERSION = 1
 HAND_SIDES = ("right", "left")
 MASK_LABELS = {0: "background", 1: "object", 2: "right hand", 3: "left hand", 255: "unknown"}
 LABEL_BACKGROUND, LABEL_OBJECT, LABEL_RIGHT, LABEL_LEFT, LABEL_UNKNOWN = 0, 1, 2, 3, 255
+OBJECT_SOURCES = {0: "sfm_registered", 1: "interpolated", 2: "hand_anchored", 3: "other_fallback"}
+"""Codes of ``object.source``: where each frame's object pose came from."""
+SOURCE_SFM, SOURCE_INTERPOLATED, SOURCE_HAND, SOURCE_OTHER = 0, 1, 2, 3
 NUM_KEYPOINTS = 21
 _FRAME_NAME = re.compile(r"^(\d{5})\.png$")
 
@@ -51,6 +54,7 @@ class ObjectTrack:
     scale: float  # canonical units → metres
     points: np.ndarray  # (P, 3) canonical, inside the unit sphere
     colors: np.ndarray | None = None  # (P, 3) uint8
+    source: np.ndarray | None = None  # (T,) uint8 codes of OBJECT_SOURCES
 
 
 @dataclass
@@ -209,6 +213,15 @@ def _sequence_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], w
     colors = None
     if "object.colors" in arrays:
         colors = check.get("object.colors", (points.shape[0], 3), "uint8")
+    source = None
+    if "object.source" in arrays:
+        source = check.get("object.source", (T,), "uint8")
+        unknown = sorted(set(np.unique(source).tolist()) - set(OBJECT_SOURCES))
+        if unknown:
+            raise SequenceError(
+                f"{where}: key 'object.source': undefined code(s) {unknown}; allowed: "
+                + ", ".join(f"{k} {v}" for k, v in OBJECT_SOURCES.items())
+            )
     return Sequence(
         K=K.astype(np.float64),
         valid=valid,
@@ -219,6 +232,7 @@ def _sequence_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], w
             scale=float(scale),
             points=points,
             colors=colors,
+            source=source,
         ),
         image_size=meta["image_size"],
         hand_model=meta["hand_model"],
@@ -338,6 +352,8 @@ def sequence_arrays(seq: Sequence) -> dict[str, np.ndarray]:
     }
     if o.colors is not None:
         out["object.colors"] = np.asarray(o.colors, np.uint8)
+    if o.source is not None:
+        out["object.source"] = np.asarray(o.source, np.uint8)
     return out
 
 

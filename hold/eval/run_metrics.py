@@ -26,7 +26,7 @@ import trimesh
 
 import hold
 from hold.config import HoldConfig
-from hold.data.sequence import GroundTruth, read_ground_truth
+from hold.data.sequence import OBJECT_SOURCES, SOURCE_SFM, GroundTruth, read_ground_truth
 from hold.eval.evaluate import HandObjectSequence, evaluate, similarity_matrices
 from hold.export.final import FinalModel, load_final_model
 from hold.export.meshes import object_mesh
@@ -40,9 +40,6 @@ HAND_SIDES = ("right", "left")
 SEQUENCE_ARRAYS = "sequence.npz"
 SFM_ARRAYS = Path("work") / "sfm" / "sfm.npz"
 OBJECT_SOURCE_KEY = "object.source"
-OBJECT_SOURCE_NAMES = {0: "sfm_registered", 1: "interpolated", 2: "hand_anchored", 3: "other_fallback"}
-"""Codes of the per-frame ``object.source`` array (T,) uint8 of a SEQUENCE (DESIGN.md §3)."""
-SFM_REGISTERED = 0
 
 
 class NoGroundTruthError(FileNotFoundError):
@@ -127,7 +124,7 @@ class ObjectTrackSources:
             ``work/sfm/sfm.npz:reliable``, ...).
         num_frames: T.
         sfm_registered: frames whose pose SfM registered (reliably, when the source says).
-        counts: frames per source name (``OBJECT_SOURCE_NAMES``; for sfm.npz its boolean arrays).
+        counts: frames per source name (``OBJECT_SOURCES``; for sfm.npz its boolean arrays).
     """
 
     origin: str
@@ -155,7 +152,7 @@ def read_object_track_sources(
     """How many frames of the object track came from SfM; None when nothing records it.
 
     Reads, in order: ``source`` (the sequence's ``object.source`` when already loaded), the key
-    ``object.source`` of SEQ/sequence.npz ((T,) uint8, codes ``OBJECT_SOURCE_NAMES``), then
+    ``object.source`` of SEQ/sequence.npz ((T,) uint8, codes ``OBJECT_SOURCES``), then
     SEQ/work/sfm/sfm.npz's boolean ``reliable`` (registered and not an outlier) or ``registered``.
     An array of the wrong length is skipped with a warning.
 
@@ -169,10 +166,10 @@ def read_object_track_sources(
     codes = source if source is not None else _npz_key(root / SEQUENCE_ARRAYS, OBJECT_SOURCE_KEY)
     if codes is not None and _has_frames(codes, num_frames, root / origin):
         codes = np.asarray(codes).astype(np.int64)
-        counts = {name: int(np.sum(codes == code)) for code, name in OBJECT_SOURCE_NAMES.items()}
-        for code in sorted(set(codes.tolist()) - set(OBJECT_SOURCE_NAMES)):
+        counts = {name: int(np.sum(codes == code)) for code, name in OBJECT_SOURCES.items()}
+        for code in sorted(set(codes.tolist()) - set(OBJECT_SOURCES)):
             counts[f"unknown_{code}"] = int(np.sum(codes == code))
-        return ObjectTrackSources(origin, num_frames, counts[OBJECT_SOURCE_NAMES[SFM_REGISTERED]], counts)
+        return ObjectTrackSources(origin, num_frames, counts[OBJECT_SOURCES[SOURCE_SFM]], counts)
     sfm = {}
     for key in ("registered", "reliable"):
         flags = _npz_key(root / SFM_ARRAYS, key)

@@ -93,9 +93,10 @@ class RefineConfig:
     contact_regions: tuple[ContactRegion, ...] = ("tips",)
     """Hand regions that should touch the object (``hand.contact_*`` define them): each finger's tip
     (and pad) region is one contact region, the palm another."""
-    contact_max_distance: float = 0.03
-    """Regions farther than this (metres) from the object are taken to be out of contact and not
-    pulled; 0 pulls every region (HOLD)."""
+    contact_robust_distance: float = 0.03
+    """Scale (metres) of the robust contact penalty: a region this far from the object costs half of
+    what a far one does; every region is pulled, far ones gently (a lifted finger does not drag the
+    object). 0: plain squared gaps (HOLD Eq. 16)."""
     length_unit: float = 0.01
     """Metres per unit of the metric residuals (see ``RefineLossConfig``)."""
     raster_size: int = 128

@@ -52,19 +52,22 @@ def region_gaps(distances: Tensor, regions: list[Tensor]) -> Tensor:
     return torch.stack([distances[:, ids].min(-1).values for ids in regions], -1)
 
 
-def contact(gaps: Tensor, max_distance: float = 0.0) -> Tensor:
-    """Contact term (HOLD §3.4, L_contact): mean squared gap of the regions in reach.
+def contact(gaps: Tensor, robust_distance: float = 0.0) -> Tensor:
+    """Contact term (HOLD §3.4 Eq. 16, L_contact): mean squared gap of the contact regions.
 
     Args:
         gaps: (B, R) distance of each contact region to the object.
-        max_distance: regions farther than this are out of contact and not pulled; 0 pulls all.
+        robust_distance: 0: plain squared gaps (HOLD). Else Geman-McClure with this scale,
+            ``σ² g² / (g² + σ²)``: ≈ g² in contact, and a region far off (a lifted finger) costs at most
+            σ² but is still pulled (no gate that switches the term off when hand and object start apart).
 
     Returns:
-        Scalar: Σ gaps² over the regions in reach / (B · R).
+        Scalar: mean over frames and regions.
     """
     sq = gaps.square()
-    if max_distance > 0:
-        sq = torch.where(gaps < max_distance, sq, torch.zeros_like(sq))
+    if robust_distance > 0:
+        sigma2 = robust_distance**2
+        sq = sigma2 * sq / (sq + sigma2)
     return sq.mean()
 
 

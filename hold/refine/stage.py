@@ -215,5 +215,6 @@ def with_refined_poses(seq: Sequence, path: Path) -> Sequence:
         scale=float(get("object.scale", np.float32(o.scale))),
         points=o.points,
         colors=o.colors,
+        source=o.source,
     )
     return out

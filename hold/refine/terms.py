@@ -149,7 +149,7 @@ class RefineProblem:
                 local.append(torch.arange(start, start + len(region), device=ids.device))
                 start += len(region)
             gaps = losses.region_gaps(dist, local)
-            parts["contact"].append(losses.contact(gaps, cfg.contact_max_distance / u))
+            parts["contact"].append(losses.contact(gaps, cfg.contact_robust_distance / u))
             # Hand vertices inside the object: the object's canonical SDF grid, scaled to metres.
             sdf_h = self.obj.sdf(posed.to_object_frame(hand.vertices)) * posed.s / u
             parts["penetration_hand"].append(losses.penetration(sdf_h))

@@ -43,6 +43,9 @@ def preprocess_facts(seq: Path) -> dict[str, Any]:
             "sfm_registered": sfm.get("registered"),
             "sfm_frames": sfm.get("num_frames"),
             "sfm_pose_outliers": sfm.get("pose_outliers", 0),
+            "sfm_mode": sfm.get("mode"),
+            "object_pose_sources": sfm.get("sources"),
+            "sfm_warnings": sfm.get("warnings"),
         }
     hands = _read_json(seq / "work" / "hands" / "hands.json")
     if hands is not None:
@@ -59,7 +62,9 @@ def degradations(facts: dict[str, Any]) -> list[str]:
     lines = []
     T = facts.get("sfm_frames") or facts.get("num_frames")
     reg, outliers = facts.get("sfm_registered"), facts.get("sfm_pose_outliers") or 0
-    if T and reg is not None and reg - outliers < T:
+    if facts.get("object_pose_sources") is not None:  # the sfm step said what it filled, with the numbers
+        lines += list(facts.get("sfm_warnings") or [])
+    elif T and reg is not None and reg - outliers < T:
         lines.append(
             f"object poses: SfM registered {reg}/{T} frames ({outliers} rejected as outliers); "
             f"{T - reg + outliers} frames interpolated or extrapolated"

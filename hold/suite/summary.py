@@ -42,6 +42,7 @@ COLUMNS = (
     Column("metrics.object_pose.rotation_hand_deg.median", "rot. vs hand (°, med.)", 1),
     Column("metrics.object_pose.rotation_rel_ref_deg.median", "rot. vs frame 0 (°, med.)", 1),
     Column("registered_pct", "SfM reg. (%)", 0, worst="min"),
+    Column("hand_anchored_pct", "poses from hand (%)", 0),
     Column("hand_valid_pct", "hand fitted (%)", 0, worst="min"),
     Column("seconds", "time (s)", 0),
 )
@@ -61,7 +62,11 @@ def _row_values(result: dict[str, Any]) -> dict[str, Any]:
     facts = result.get("preprocess") or {}
     T = facts.get("sfm_frames") or facts.get("num_frames")
     row = dict(result)
-    if T and facts.get("sfm_registered") is not None:
+    sources = facts.get("object_pose_sources")
+    if T and sources:
+        row["registered_pct"] = 100.0 * sources.get("sfm_registered", 0) / T
+        row["hand_anchored_pct"] = 100.0 * sources.get("hand_anchored", 0) / T
+    elif T and facts.get("sfm_registered") is not None:
         row["registered_pct"] = 100.0 * (facts["sfm_registered"] - (facts.get("sfm_pose_outliers") or 0)) / T
     valid = [v for k, v in facts.items() if k.endswith("_hand_valid") and v is not None]
     if T and valid:

@@ -219,3 +219,17 @@ def test_write_rejects_undefined_labels(tmp_path: Path):
     masks[1][0, 0] = 9
     with pytest.raises(SequenceError, match=r"masks\[1\].*\[9\]"):
         write_sequence(tmp_path / "s", seq, images, masks)
+
+
+def test_object_source_round_trip_and_undefined_codes(tmp_path: Path):
+    from hold.data.sequence import SequenceError, read_sequence, write_sequence
+
+    seq = random_sequence(T=4)
+    seq.object.source = np.array([0, 2, 2, 1], np.uint8)
+    images, masks = random_frames(seq)
+    out = read_sequence(write_sequence(tmp_path / "ok", seq, images, masks))
+    assert out.object.source.tolist() == [0, 2, 2, 1]
+    seq.object.source = np.array([0, 2, 7, 1], np.uint8)
+    with pytest.raises(SequenceError, match=r"key 'object.source': undefined code\(s\) \[7\]"):
+        write_sequence(tmp_path / "bad", seq, images, masks)
+    assert not (tmp_path / "bad" / "sequence.npz").exists()

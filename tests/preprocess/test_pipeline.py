@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import trimesh
 from scipy.spatial.transform import Rotation
 
-from hold.data.sequence import read_ground_truth, read_sequence, validate_sequence
+from hold.data.sequence import SOURCE_HAND, read_ground_truth, read_sequence, validate_sequence
 from hold.eval.metrics import mpjpe_mm
 from hold.hand import build_hand_model
 from preprocess import STEPS
@@ -68,6 +70,32 @@ def test_whole_chain_builds_a_valid_accurate_sequence(built):
     wrist = np.linalg.norm(joints.numpy()[:, 0] - gt.joints["right"][:, 0], axis=1)
     assert np.median(wrist) < 0.02
     assert seq.source["steps"]["sfm"]["registered"] == seq.num_frames
+
+
+def test_sfm_that_registers_nothing_gives_hand_anchored_poses_and_says_so(built, tmp_path: Path, caplog):
+    """SfM forced to register no frame (no pair reaches the match threshold): every frame still gets an
+    object pose, from the hand, within the suite's bounds, and the step warns with the numbers."""
+    raw, seq_dir, _ = built
+    seq = tmp_path / "seq"
+    shutil.copytree(seq_dir, seq)
+    cfg = load_preprocess_config(FAST + ["sfm.min_num_matches=100000"])
+    with caplog.at_level(logging.WARNING, logger="hold.preprocess.sfm"):
+        result = run_pipeline(raw, seq, steps=["sfm", "align", "build"], redo=True, cfg=cfg)
+    summary = result.summaries["sfm"]
+    assert summary["registered"] == 0 and summary["mode"] == "hand"
+    warned = [r.getMessage() for r in caplog.records if "anchored to the hand" in r.getMessage()]
+    assert len(warned) == 1 and warned[0] == summary["warnings"][0]
+    assert "SfM registered 0/12 frames reliably" in warned[0]
+    out = read_sequence(seq)
+    hands_valid = np.load(seq / "work" / "hands" / "hands.npz")["right.valid"]
+    assert (out.object.source[hands_valid] == SOURCE_HAND).all()
+    gt = read_ground_truth(seq / "gt", num_frames=out.num_frames)
+    err = relative_rotation_errors_deg(Rotation.from_rotvec(out.object.rot).as_matrix(), gt.object_R)
+    assert np.median(err) <= 5.0 and np.percentile(err, 95) <= 15.0, err
+    # the canonical sphere holds the object and is not much larger: its radius in metres vs the GT mesh's
+    verts = trimesh.load(seq / "gt" / "object.ply", process=False, force="mesh").vertices
+    gt_radius = np.linalg.norm(verts - 0.5 * (verts.min(0) + verts.max(0)), axis=1).max()
+    assert 0.9 <= out.object.scale / gt_radius <= 2.0, out.object.scale / gt_radius
 
 
 def test_finished_steps_are_skipped_and_redo_recomputes(built, tmp_path: Path):

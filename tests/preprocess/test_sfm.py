@@ -11,7 +11,8 @@ from preprocess.config import CameraConfig, FramesConfig, MasksConfig, SfmConfig
 from preprocess.errors import PreprocessError
 from preprocess.frames import run_frames
 from preprocess.masks import run_masks
-from preprocess.sfm import interpolate_poses, normalise, run_sfm, scale_intrinsics, trim_points
+from preprocess.sfm import interpolate_poses, normalise, run_sfm, trim_points
+from preprocess.sfm_images import SfmImages, crop_box, scale_intrinsics
 from tests.preprocess.conftest import relative_rotation_errors_deg
 
 
@@ -24,9 +25,12 @@ def test_sfm_recovers_object_rotations(object_clip, tmp_path: Path):
     raw, gt = object_clip
     work = tmp_path / "work"
     _prepare(raw, work)
-    summary = run_sfm(raw, work / "frames", work / "masks", work / "sfm", SfmConfig(), CameraConfig())
+    # no hand in this clip: the SfM path alone (fallback=none never reads hands)
+    cfg = SfmConfig(fallback="none")
+    summary = run_sfm(raw, work / "frames", work / "masks", None, work / "sfm", cfg, CameraConfig(), None)
     T = len(gt["R"])
     assert summary["registered"] >= 0.9 * T and summary["focal_source"] == "camera.json"
+    assert summary["cropped"] and summary["mode"] == "sfm" and summary["attempts"][0]["name"] == "default"
     with np.load(work / "sfm" / "sfm.npz") as f:
         out = {k: f[k] for k in f.files}
     err = relative_rotation_errors_deg(Rotation.from_rotvec(out["rot"]).as_matrix(), gt["R"])
@@ -64,8 +68,11 @@ def test_too_few_registered_frames_is_a_clear_error(object_clip, tmp_path: Path)
         write_png(broken / "masks" / f"{t:05d}.png", m)
     work = tmp_path / "work"
     _prepare(broken, work)
-    with pytest.raises(PreprocessError, match=r"SfM registered only \d+ of 12 frames .*Try: more frames"):
-        run_sfm(broken, work / "frames", work / "masks", work / "sfm", SfmConfig(), CameraConfig())
+    with pytest.raises(
+        PreprocessError, match=r"SfM registered \d+/12 frames reliably .*Try: sfm.fallback=hand"
+    ):
+        cfg = SfmConfig(fallback="none")
+        run_sfm(broken, work / "frames", work / "masks", None, work / "sfm", cfg, CameraConfig(), None)
 
 
 def test_trimming_normalising_and_interpolation():
@@ -104,6 +111,14 @@ def test_scale_intrinsics_round_trip():
     np.testing.assert_allclose(scale_intrinsics(up, 1 / 2.5, 1 / 2.5), K)
 
 
+def test_crop_box_follows_the_largest_component_with_a_margin():
+    mask = np.zeros((100, 100), bool)
+    mask[40:60, 30:50] = True  # the object, 20 px
+    mask[2:4, 90:92] = True  # a stray blob far away
+    x0, y0, x1, y1 = crop_box(mask, 0.25)
+    assert (x1 - x0, y1 - y0) == (30, 30) and (x0, y0) == (25, 35)
+
+
 def test_hloc_backend_is_chosen_and_called(monkeypatch, tmp_path: Path):
     """hloc is not installable here: a stand-in package checks what the adapter asks of it."""
     import sys
@@ -128,7 +143,8 @@ def test_hloc_backend_is_chosen_and_called(monkeypatch, tmp_path: Path):
         "features", export_dir / "f.h5"
     )
     mf.main = lambda conf, pairs, features, export_dir: calls.setdefault("matches", export_dir / "m.h5")
-    rc.main = lambda *args, **kwargs: calls.setdefault("mapping", (args, kwargs))
+    fake_model = types.SimpleNamespace(num_reg_images=lambda: 5)
+    rc.main = lambda *args, **kwargs: calls.setdefault("mapping", (args, kwargs)) and fake_model
     pkg.extract_features, pkg.match_features, pkg.reconstruction = ef, mf, rc
     for name, mod in (
         ("hloc", pkg),
@@ -141,7 +157,9 @@ def test_hloc_backend_is_chosen_and_called(monkeypatch, tmp_path: Path):
     assert choose_backend(SfmConfig(backend="auto")) == "hloc"
     names = [f"{t:05d}.png" for t in range(6)]
     K = np.array([[100.0, 0, 49.5], [0, 100.0, 49.5], [0, 0, 1]])
-    run_hloc(tmp_path, tmp_path, names, CameraPrior(K, known=True), SfmConfig(sequential_overlap=2))
+    images = SfmImages(tmp_path, tmp_path, names, np.arange(6), np.repeat(K[None], 6, 0), cropped=False)
+    models, attempts = run_hloc(images, tmp_path, CameraPrior(K, known=True), SfmConfig(sequential_overlap=2))
+    assert models == [fake_model] and attempts == [{"name": "hloc", "registered": 5, "models": [5]}]
     pairs = (tmp_path / "pairs.txt").read_text().splitlines()
     assert len(pairs) == 15  # short clip: every pair
     args, kwargs = calls["mapping"]

@@ -37,12 +37,17 @@ def test_nearest_distance_value_and_gradient_match_the_full_minimum():
     assert torch.allclose(gq, hq, atol=1e-5) and torch.allclose(gr, hr, atol=1e-5)
 
 
-def test_contact_uses_each_regions_closest_vertex_and_skips_far_regions():
+def test_contact_uses_each_regions_closest_vertex_and_pulls_far_regions_gently():
     dist = torch.tensor([[0.5, 0.2, 3.0, 4.0]])
     gaps = losses.region_gaps(dist, [torch.tensor([0, 1]), torch.tensor([2, 3])])
     assert gaps.tolist() == [[pytest.approx(0.2), 3.0]]
     assert losses.contact(gaps).item() == pytest.approx((0.04 + 9.0) / 2)
-    assert losses.contact(gaps, max_distance=1.0).item() == pytest.approx(0.04 / 2)
+    robust = losses.contact(gaps, robust_distance=1.0)
+    assert robust.item() == pytest.approx((0.04 / 1.04 + 9.0 / 10.0) / 2)
+    # a region 3 units away is still pulled (no gate), less than by the plain square
+    far = torch.tensor([[3.0]], requires_grad=True)
+    losses.contact(far, robust_distance=1.0).backward()
+    assert 0 < far.grad.item() < 6.0
 
 
 def test_penetration_counts_only_points_inside():

@@ -79,3 +79,22 @@ def test_an_output_dir_holds_one_kind_of_run(tmp_path: Path):
     (foreign / "mine.txt").write_text("user data")
     with pytest.raises(SuiteRunError, match="holds no suite.json"):
         prepare_output(foreign, suite, RunOptions())
+
+
+def test_object_pose_sources_fill_the_columns_and_the_degraded_list(tmp_path: Path):
+    from hold.suite.result import degradations, preprocess_facts
+
+    sfm = tmp_path / "work" / "sfm"
+    sfm.mkdir(parents=True)
+    warning = "object poses: SfM registered 8/32 frames reliably; 24 anchored to the hand, 0 interpolated"
+    (sfm / "sfm.json").write_text(
+        json.dumps({
+            "registered": 10, "num_frames": 32, "pose_outliers": 2, "mode": "sfm", "warnings": [warning],
+            "sources": {"sfm_registered": 8, "interpolated": 0, "hand_anchored": 24, "other_fallback": 0},
+        })
+    )  # fmt: skip
+    facts = preprocess_facts(tmp_path)
+    assert degradations(facts) == [warning]
+    row = result("a", "mild", cd_cm2=1.0) | {"preprocess": facts}
+    stats = aggregate([row])
+    assert stats["median"]["registered_pct"] == 25.0 and stats["median"]["hand_anchored_pct"] == 75.0
