@@ -71,18 +71,43 @@ def stage3_sequence(run: RunDir, seq: Sequence) -> Sequence:
     return seq
 
 
+def resume_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest checkpoint of ``ckpt_dir`` that loads (``last.ckpt`` first); None when there is none.
+
+    A checkpoint cut short (a kill while it was written, a full disk) is skipped with a warning naming
+    it, so the stage resumes from the previous intact one instead of failing on every rerun.
+    """
+    if not ckpt_dir.is_dir():
+        return None
+    others = sorted(
+        (p for p in ckpt_dir.glob("*.ckpt") if p.name != "last.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    for path in [ckpt_dir / "last.ckpt", *others]:
+        if not path.is_file():
+            continue
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            if not isinstance(state, dict) or "state_dict" not in state:
+                raise ValueError("no state_dict inside")
+        except Exception as e:  # any unreadable file: torch, pickle and zip errors differ by version
+            log.warning("%s: unreadable checkpoint (%s): trying an older one", path, str(e).splitlines()[0][:120])
+            continue
+        return path
+    return None
+
+
 def train_stage(run: RunDir, cfg: HoldConfig, seq: Sequence, stage: int, steps: int) -> dict:
-    """Train HOLD-Net for ``steps`` steps from scratch (or from this stage's last checkpoint)."""
+    """Train HOLD-Net for ``steps`` steps from scratch (or from this stage's last intact checkpoint)."""
     stage_dir = run.stage_dir(stage)
     ckpt_dir = stage_dir / "ckpts"
-    last = ckpt_dir / "last.ckpt"
+    last = resume_checkpoint(ckpt_dir)
     log.info(
         "stage %d (%s): %d steps, outputs in %s%s",
         stage,
         STAGE_NAMES[stage],
         steps,
         stage_dir,
-        f", resuming from {last}" if last.is_file() else "",
+        f", resuming from {last}" if last is not None else "",
     )
     pl.seed_everything(cfg.seed + stage, verbose=False)
     run_logger = RunLogger(run.logs, cfg, f"stage{stage}")
@@ -109,7 +134,11 @@ def train_stage(run: RunDir, cfg: HoldConfig, seq: Sequence, stage: int, steps: 
     )
     start = time.perf_counter()
     try:
-        trainer.fit(system, ckpt_path=last if last.is_file() else None)
+        trainer.fit(system, ckpt_path=last)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into exit(1): keep it an interrupt (exit 130)
+            raise KeyboardInterrupt from None
+        raise
     finally:
         run_logger.finish()
     seconds = time.perf_counter() - start

@@ -145,9 +145,6 @@ def load_final_model(run_dir: str | Path, cfg: HoldConfig | None = None) -> Fina
     log.info("final model: stage %d (%s), poses: %s", stage, weights, poses)
     system = HoldSystem(cfg, seq, None, max_steps=1)
     state = torch.load(weights, map_location="cpu", weights_only=True)
-    # The periodic mesh extraction resizes this buffer during training: match it before loading.
-    if "object.mesh_vertices" in state:
-        system.model.object.set_mesh_vertices(state["object.mesh_vertices"])
     try:
         system.model.load_state_dict(state)
     except RuntimeError as e:

@@ -258,6 +258,14 @@ class ObjectNode(nn.Module):
         """Replace the canonical vertices used for the sparsity term (after a periodic mesh extraction)."""
         self.mesh_vertices = vertices.to(self.mesh_vertices)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # The periodic meshing changes the number of vertices: take the saved count, so that any
+        # checkpoint (a resumed run's last.ckpt, a stage's model.pt) loads into a fresh model.
+        saved = state_dict.get(prefix + "mesh_vertices")
+        if saved is not None and saved.shape != self.mesh_vertices.shape:
+            self.mesh_vertices = self.mesh_vertices.new_empty(saved.shape)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def canonical_sdf(self, x_can: Tensor) -> Tensor:
         """(N, 3) canonical points → (N,) SDF in canonical units (metres / scale)."""
         return self.sdf_net.sdf(x_can)[:, 0]
