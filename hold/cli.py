@@ -50,7 +50,10 @@ def _reports_errors(prog: str) -> Callable:
                 print(f"{prog}: error: {e}", file=sys.stderr)
                 return EXIT_USAGE
             except KeyboardInterrupt:
-                print(f"{prog}: interrupted; finished work is kept: re-run the same command to resume", file=sys.stderr)
+                print(
+                    f"{prog}: interrupted; finished work is kept: re-run the same command to resume",
+                    file=sys.stderr,
+                )
                 return 130
 
         return run

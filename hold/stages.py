@@ -80,7 +80,9 @@ def resume_checkpoint(ckpt_dir: Path) -> Path | None:
     if not ckpt_dir.is_dir():
         return None
     others = sorted(
-        (p for p in ckpt_dir.glob("*.ckpt") if p.name != "last.ckpt"), key=lambda p: p.stat().st_mtime, reverse=True
+        (p for p in ckpt_dir.glob("*.ckpt") if p.name != "last.ckpt"),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
     )
     for path in [ckpt_dir / "last.ckpt", *others]:
         if not path.is_file():
@@ -90,7 +92,9 @@ def resume_checkpoint(ckpt_dir: Path) -> Path | None:
             if not isinstance(state, dict) or "state_dict" not in state:
                 raise ValueError("no state_dict inside")
         except Exception as e:  # any unreadable file: torch, pickle and zip errors differ by version
-            log.warning("%s: unreadable checkpoint (%s): trying an older one", path, str(e).splitlines()[0][:120])
+            log.warning(
+                "%s: unreadable checkpoint (%s): trying an older one", path, str(e).splitlines()[0][:120]
+            )
             continue
         return path
     return None
