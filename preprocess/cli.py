@@ -59,12 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     from hold.utils.logging import setup_logging
     from preprocess.config import load_preprocess_config
     from preprocess.errors import PreprocessError
-    from preprocess.pipeline import run_pipeline
+    from preprocess.pipeline import check_separate, run_pipeline
     from preprocess.workdir import WORK_DIR
 
     try:
         cfg = load_preprocess_config(args.overrides, args.config)
-    except ConfigError as e:
+        check_separate(args.raw, args.seq, steps[0])  # before the log file goes into SEQ
+    except (ConfigError, PreprocessError) as e:
         print(f"hold-preprocess: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     setup_logging(args.seq / WORK_DIR / "preprocess.log")
@@ -74,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hold-preprocess: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("hold-preprocess: interrupted; finished steps are kept and a re-run resumes", file=sys.stderr)
+        print(
+            "hold-preprocess: interrupted; finished steps are kept: re-run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
     return 0

@@ -131,6 +131,27 @@ def step_config(step: str, cfg: PreprocessConfig) -> dict:
     return json.loads(json.dumps({k: full[k] for k in parts}))  # tuples → lists, as done.json reads back
 
 
+SEQ_MANAGED = ("images", "masks", "gt", WORK_DIR)
+"""Folders of a SEQUENCE dir that preprocessing writes or replaces."""
+RAW_INPUTS = ("frames", "masks", "gt")
+"""Folders of a RAW dir that preprocessing reads."""
+
+
+def check_separate(raw: Path, seq: Path, step: str) -> None:
+    """Refuse a SEQ dir that is the RAW dir or lies in, or holds, what the other one keeps: writing it
+    would overwrite or delete the inputs (RAW/masks, RAW/gt)."""
+    r, s = raw.resolve(), seq.resolve()
+    inside = lambda a, b: a == b or b in a.parents  # noqa: E731  (a inside b)
+    clash = r == s or any(inside(r, s / d) for d in SEQ_MANAGED) or any(inside(s, r / d) for d in RAW_INPUTS)
+    if clash:
+        raise PreprocessError(
+            step,
+            f"the SEQUENCE dir {seq} overlaps the RAW dir {raw}: writing it would overwrite the inputs; "
+            "choose a SEQUENCE dir outside the RAW dir (e.g. a sibling folder)",
+            seq,
+        )
+
+
 def run_pipeline(
     raw: str | Path,
     seq: str | Path,
@@ -155,6 +176,7 @@ def run_pipeline(
     steps = [s for s in STEPS if s in (steps or STEPS)]
     if not raw.is_dir():
         raise PreprocessError(steps[0], "RAW dir does not exist", raw)
+    check_separate(raw, seq, steps[0])
     (seq / WORK_DIR).mkdir(parents=True, exist_ok=True)
     save_config(cfg, seq / WORK_DIR / "config.yaml")
     result = PipelineResult()

@@ -1,8 +1,10 @@
 """Per-step working dirs ``SEQ/work/<step>/`` with a done-marker written atomically last.
 
 A step whose ``done.json`` exists is skipped (its outputs are complete, because the marker is the last
-file written); ``--redo`` deletes the dir and recomputes. The marker records the step's config, so a
-re-run with a different config can say that it is reusing older results.
+file written); ``--redo`` recomputes. A step computes into ``SEQ/work/.<step>.partial/``, which replaces
+the old dir only once the step finished: a failed redo (a broken new input, an interrupt) leaves the
+previous result as it was. The marker records the step's config, so a re-run with a different config
+can say that it is reusing older results.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ class StepDir:
         return self.seq / WORK_DIR / self.step
 
     @property
+    def partial(self) -> Path:
+        """Where a run of the step writes until it finished."""
+        return self.seq / WORK_DIR / f".{self.step}.partial"
+
+    @property
     def marker(self) -> Path:
         return self.path / DONE_MARKER
 
@@ -52,18 +59,19 @@ class StepDir:
             return {}
 
     def start(self) -> Path:
-        """Empty the dir (a previous, possibly partial, run) and return it, created."""
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True)
-        return self.path
+        """A fresh, empty dir for this run of the step (the finished output, if any, stays untouched)."""
+        if self.partial.exists():
+            shutil.rmtree(self.partial)
+        self.partial.mkdir(parents=True)
+        return self.partial
 
     def finish(self, config: Any, summary: dict[str, Any], seconds: float) -> None:
-        """Write ``done.json`` atomically: the step's config, a summary and its run time."""
+        """Write ``done.json`` (the step's config, a summary and its run time) into the new output, then
+        let it replace the old one."""
         cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
         cfg = json.loads(json.dumps(cfg))  # tuples → lists, as read back
         write_json(
-            self.marker,
+            self.partial / DONE_MARKER,
             {
                 "step": self.step,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -72,6 +80,13 @@ class StepDir:
                 "summary": summary,
             },
         )
+        old = self.seq / WORK_DIR / f".{self.step}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if self.path.exists():
+            self.path.rename(old)
+        self.partial.rename(self.path)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def require(seq: Path, step: str, needed_by: str) -> Path:

@@ -145,3 +145,30 @@ def test_cli_runs_a_step_and_saves_the_config(synthetic_raw, tmp_path: Path):
     assert main([str(synthetic_raw), str(seq), "--steps", "frames,masks", "frames.stride=2"]) == 0
     info = json.loads((seq / "work" / "frames" / "frames.json").read_text())
     assert info["num_frames"] == 6 and "stride: 2" in (seq / "work" / "config.yaml").read_text()
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_sequence_dir_on_top_of_the_raw_dir_is_refused(synthetic_raw, tmp_path: Path, capsys):
+    raw = tmp_path / "raw"
+    shutil.copytree(synthetic_raw, raw)
+    before = _snapshot(raw)
+    for seq in (raw, raw / "masks" / "seq", raw / "gt"):
+        assert main([str(raw), str(seq)]) == 2
+        err = capsys.readouterr().err
+        assert "overlaps the RAW dir" in err and "Traceback" not in err
+    assert _snapshot(raw) == before
+
+
+def test_a_failed_redo_keeps_the_finished_output(built, tmp_path: Path, capsys):
+    raw0, seq_dir, _ = built
+    raw, seq = tmp_path / "raw", tmp_path / "seq"
+    shutil.copytree(raw0, raw)
+    shutil.copytree(seq_dir, seq)
+    (raw / "hands.npz").write_bytes(b"not an npz archive")
+    before = _snapshot(seq / "work" / "hands")
+    assert main([str(raw), str(seq), "--steps", "hands", "--redo", *FAST]) == 2
+    assert "hands" in capsys.readouterr().err
+    assert _snapshot(seq / "work" / "hands") == before
