@@ -17,6 +17,7 @@ With two hands the hand files are named ``hand_right…`` / ``hand_left…``.
 from __future__ import annotations
 
 import datetime as _dt
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from hold.eval.run_metrics import evaluate_reconstruction, has_ground_truth, loa
 from hold.export.config import ExportConfig
 from hold.export.final import FinalModel, load_final_model
 from hold.export.meshes import (
+    ExportError,
     HandPoser,
     hand_mesh,
     hand_vertex_colors,
@@ -116,10 +118,16 @@ def export_run(
     start = time.perf_counter()
     final = load_final_model(run_dir, cfg)
     ecfg = final.cfg.export
-    out = Path(out_dir) if out_dir is not None else final.run.root / EXPORT_DIR
-    result = ExportResult(out_dir=out)
+    dest = Path(out_dir) if out_dir is not None else final.run.root / EXPORT_DIR
+    _check_destination(dest, final)
+    render_list = choose_frames(ecfg, np.asarray(final.seq.valid, bool))  # every check before any write
+    # Written next to the destination and swapped in at the end: a failed export leaves the old one intact.
+    out = dest.with_name(f".{dest.name}.partial")
+    if out.exists():
+        shutil.rmtree(out)
+    result = ExportResult(out_dir=dest)
     files = result.files
-    log.info("exporting stage %d of %s into %s", final.stage, final.run.root, out)
+    log.info("exporting stage %d of %s into %s", final.stage, final.run.root, dest)
 
     # Canonical meshes. The object mesh is evaluated undecimated; the files may be decimated.
     obj_full, obj_source = object_mesh(final, ecfg)
@@ -139,7 +147,6 @@ def export_run(
 
     posed = _posed_meshes(final, obj, hands, out, files)
 
-    render_list = choose_frames(ecfg, np.asarray(final.seq.valid, bool))
     files += render_frames(final, render_list, posed, ecfg, out / "renders")
     if ecfg.video:
         frames = range(0, final.num_frames, ecfg.video_frame_stride)
@@ -178,8 +185,29 @@ def export_run(
         },
     )
     files.append(manifest)
-    log.info("export finished in %.0f s: %d files in %s", result.seconds, len(files), out)
+    old = dest.with_name(f".{dest.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if dest.exists():
+        dest.rename(old)
+    out.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+    result.files = [dest / p.relative_to(out) for p in files]
+    log.info("export finished in %.0f s: %d files in %s", result.seconds, len(files), dest)
     return result
+
+
+def _check_destination(dest: Path, final: FinalModel) -> None:
+    """The EXPORT dir replaces whatever is at ``dest``: refuse the RUN dir, the SEQUENCE dir, a folder
+    holding either, one inside the SEQUENCE dir, and the RUN dir's own folders."""
+    d, run, seq = dest.resolve(), final.run.root.resolve(), Path(final.sequence_dir).resolve()
+    inside = lambda a, b: a == b or b in a.parents  # noqa: E731  (a inside b)
+    run_parts = [run / p.name for p in run.iterdir() if p.name != EXPORT_DIR] if run.is_dir() else []
+    if inside(run, d) or inside(seq, d) or inside(d, seq) or any(inside(d, p) for p in run_parts):
+        raise ExportError(
+            f"--out {dest}: the export would replace the run's or the sequence's files; "
+            f"choose a new folder (default: {final.run.root / EXPORT_DIR})"
+        )
 
 
 def _decimated(mesh: trimesh.Trimesh, cfg: ExportConfig) -> trimesh.Trimesh:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from hold.export.config import ExportConfig
 from hold.export.final import FinalModel
+from hold.export.meshes import ExportError
 from hold.export.raster import normal_image, normal_to_rgb
 from hold.utils.io import write_png
 from hold.utils.visualize import to_uint8
@@ -35,9 +36,11 @@ def choose_frames(cfg: ExportConfig, valid: np.ndarray) -> list[int]:
     """The frames to render: ``cfg.render_frames``, else ``num_render_frames`` evenly spaced valid ones."""
     T = len(valid)
     if cfg.render_frames:
-        bad = [f for f in cfg.render_frames if f >= T]
+        bad = [f for f in cfg.render_frames if not 0 <= f < T]
         if bad:
-            raise ValueError(f"export.render_frames: frames {bad} do not exist (the sequence has {T})")
+            raise ExportError(
+                f"export.render_frames: frames {bad} do not exist (the sequence has frames 0-{T - 1})"
+            )
         return list(cfg.render_frames)
     candidates = np.flatnonzero(valid) if valid.any() else np.arange(T)
     n = min(cfg.num_render_frames, len(candidates))

@@ -146,3 +146,19 @@ def test_a_finished_stage_3_is_final_with_the_refined_poses(tiny_run, tmp_path):
     assert (final.stage, final.poses) == (3, "refined")
     np.testing.assert_allclose(final.seq.hands["right"].transl, seq.hands["right"].transl + 0.01, atol=1e-6)
     assert final.provenance()["weights"].endswith("stage3/model.pt")
+
+
+def test_a_failed_re_export_leaves_the_old_export_and_the_run_intact(exported, tiny_run, tmp_path, capsys):
+    out = tmp_path / "export"
+    shutil.copytree(exported, out)
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    for bad in (["render_frames=[0,99]"], ["render_frames=[-1]"]):
+        assert export_main([str(tiny_run), "--out", str(out), *TINY_EXPORT, *bad]) != 0
+        err = capsys.readouterr().err
+        assert "render_frames" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    run_files = sorted(p for p in Path(tiny_run).rglob("*") if p.is_file())
+    for dest in (tiny_run, Path(tiny_run).parent, Path(tiny_run) / "stage1"):
+        assert export_main([str(tiny_run), "--out", str(dest), *TINY_EXPORT]) != 0
+        assert "would replace the run's or the sequence's files" in capsys.readouterr().err
+    assert sorted(p for p in Path(tiny_run).rglob("*") if p.is_file()) == run_files

@@ -11,6 +11,7 @@ import trimesh
 
 from hold.export.config import ExportConfig
 from hold.export.final import final_stage
+from hold.export.meshes import ExportError
 from hold.export.raster import normal_image, rasterize
 from hold.export.renders import choose_frames, merge, side_view
 from hold.export.scene import SceneMesh, write_scene
@@ -62,7 +63,7 @@ def test_choose_frames():
     assert choose_frames(ExportConfig(num_render_frames=3), valid) == [1, 3, 7]  # first, middle, last
     assert choose_frames(ExportConfig(num_render_frames=0), valid) == []
     assert choose_frames(ExportConfig(render_frames=[5, 0]), valid) == [5, 0]
-    with pytest.raises(ValueError, match="do not exist"):
+    with pytest.raises(ExportError, match="do not exist"):
         choose_frames(ExportConfig(render_frames=[8]), valid)
 
 
