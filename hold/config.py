@@ -7,7 +7,9 @@ that names the dotted key and lists what is valid at that level.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -154,12 +156,12 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         return value
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, found {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, found {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hold.utils.checks import at_least
+
 
 @dataclass
 class LossConfig:
@@ -76,3 +78,8 @@ class TrainConfig:
     """Marching-cubes grid resolution of those extractions."""
     final_mesh_resolution: int = 128
     """Marching-cubes resolution of the object mesh saved at the end of a stage."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "stage1_steps", "stage3_steps", "checkpoint_every", "image_stride", "render_chunk")
+        at_least(self, 0, "image_every", "mesh_every")
+        at_least(self, 8, "mesh_resolution", "final_mesh_resolution")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from hold.config import ConfigError, apply_overrides, from_dict, read_yaml_mapping
 from hold.hand.config import HandConfig
+from hold.utils.checks import at_least
 
 
 @dataclass
@@ -33,6 +34,10 @@ class FramesConfig:
     max_size: int = 0
     """Downscale so that the longer image side is at most this many pixels; 0 keeps the input size.
     Imported masks, 2D keypoints and camera.json are rescaled to match."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "stride")
+        at_least(self, 0, "max_frames", "max_size")
 
 
 @dataclass

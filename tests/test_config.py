@@ -76,3 +76,30 @@ def test_saved_config_reloads_identically(tmp_path: Path):
 def test_component_checks_become_config_errors():
     with pytest.raises(ConfigError, match=r"model.object.sdf.*skip_layers"):
         load_config("demo", ["model.object.sdf.skip_layers=[9]"])
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("train.stage1_steps=-1", "train: stage1_steps must be ≥ 1"),
+        ("train.stage1_steps=0", "train: stage1_steps must be ≥ 1"),
+        ("rays.rays_per_frame=0", "rays: rays_per_frame must be ≥ 1"),
+        ("rays.box_fraction=1.5", "rays: box_fraction must lie in [0, 1]"),
+        ("optim.lr=.nan", "optim.lr: expected a finite number"),
+        ("optim.lr=nan", "optim.lr: expected a finite number"),
+        ("optim.lr=.inf", "optim.lr: expected a finite number"),
+        ("train.mesh_every=-3", "train: mesh_every must be ≥ 0"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_at_load(override: str, key: str):
+    with pytest.raises(ConfigError) as e:
+        load_config("demo", [override])
+    assert key in str(e.value)
+
+
+def test_a_bad_config_is_refused_before_the_run_dir_exists(tiny_synthetic, tmp_path, capsys):
+    from hold.cli import train_main
+
+    run = tmp_path / "run"
+    assert train_main([str(tiny_synthetic.oracle_dir), "--out", str(run), "train.stage1_steps=-5"]) == 2
+    assert "stage1_steps must be ≥ 1" in capsys.readouterr().err and not run.exists()

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from hold.data.sequence import LABEL_BACKGROUND, LABEL_UNKNOWN, Sequence
+from hold.utils.checks import at_least, fraction
 
 
 @dataclass
@@ -21,6 +22,11 @@ class RaySamplingConfig:
     """Share of each frame's rays drawn inside the padded box around the hand and object masks."""
     box_padding: float = 0.1
     """Padding of that box, as a fraction of its larger side."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "frames_per_step", "rays_per_frame")
+        fraction(self, "box_fraction")
+        at_least(self, 0, "box_padding")
 
 
 @dataclass

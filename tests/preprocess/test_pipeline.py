@@ -172,3 +172,11 @@ def test_a_failed_redo_keeps_the_finished_output(built, tmp_path: Path, capsys):
     assert main([str(raw), str(seq), "--steps", "hands", "--redo", *FAST]) == 2
     assert "hands" in capsys.readouterr().err
     assert _snapshot(seq / "work" / "hands") == before
+
+
+def test_preprocess_numbers_out_of_range_are_refused(synthetic_raw, tmp_path: Path, capsys):
+    for bad in ("frames.max_size=-5", "frames.stride=0", "sfm.min_registered_fraction=2"):
+        assert main([str(synthetic_raw), str(tmp_path / "s"), bad]) == 2
+        err = capsys.readouterr().err
+        assert bad.split("=")[0].split(".")[-1] in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()

@@ -1,0 +1,22 @@
+"""Range checks for config dataclasses (``__post_init__``): a ``ValueError`` naming the field, which the
+config loader turns into an error naming the full key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def at_least(obj: Any, minimum: float, *names: str) -> None:
+    """Each named field of ``obj`` must be ≥ ``minimum``."""
+    for name in names:
+        value = getattr(obj, name)
+        if not value >= minimum:
+            raise ValueError(f"{name} must be ≥ {minimum:g}, found {value}")
+
+
+def fraction(obj: Any, *names: str) -> None:
+    """Each named field of ``obj`` must lie in [0, 1]."""
+    for name in names:
+        value = getattr(obj, name)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], found {value}")
