@@ -300,13 +300,24 @@ def run_sfm(
     warnings = []
     filled = T - counts["sfm_registered"]
     if filled > cfg.warn_filled_fraction * T:
-        warnings.append(
-            f"object poses: SfM registered {counts['sfm_registered']}/{T} frames reliably "
-            f"({int(registered.sum())} registered, {int(outliers.sum())} rejected); "
-            f"{counts['other_fallback']} from smaller SfM models aligned through the hand, "
-            f"{counts['hand_anchored']} anchored to the hand, {counts['interpolated']} interpolated"
-            + (f" ({why_not}: trajectory from the hand, shape from the mask hull)" if mode == "hand" else "")
-        )
+        filled_from = [
+            f"{counts['hand_anchored']} anchored to the hand",
+            f"{counts['interpolated']} interpolated (hand not fitted there either)",
+        ]
+        if counts["other_fallback"]:
+            filled_from.insert(
+                0, f"{counts['other_fallback']} from smaller SfM models aligned through the hand"
+            )
+        if mode == "hand":
+            head = (
+                f"object poses: {why_not}; the trajectory comes from the hand, the shape from the mask hull"
+            )
+        else:
+            head = (
+                f"object poses: SfM registered {counts['sfm_registered']}/{T} frames reliably "
+                f"({int(registered.sum())} registered, {int(outliers.sum())} rejected)"
+            )
+        warnings.append(f"{head}: {', '.join(filled_from)}")
         log.warning("%s", warnings[-1])
     write_npz(
         out / "sfm.npz",
