@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from hold.export.meshes import ExportError
 from hold.run import RunDir, RunDirError
 from hold.stages import StageNotAvailableError, run_stages
 from hold.system import NonFiniteLossError
+from hold.utils.io import describe_os_error
 from hold.utils.logging import setup_logging
 
 EXIT_FAILURE = 1
@@ -49,6 +51,11 @@ def _reports_errors(prog: str) -> Callable:
             except _USER_ERRORS as e:
                 print(f"{prog}: error: {e}", file=sys.stderr)
                 return EXIT_USAGE
+            except OSError as e:  # a read-only dir, a file where a dir should be, a full disk …
+                if os.environ.get("HOLD_DEBUG"):
+                    raise
+                print(f"{prog}: error: {describe_os_error(e)} (HOLD_DEBUG=1 shows where)", file=sys.stderr)
+                return EXIT_FAILURE
             except KeyboardInterrupt:
                 print(
                     f"{prog}: interrupted; finished work is kept: re-run the same command to resume",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
     from hold.config import ConfigError
+    from hold.utils.io import describe_os_error
     from hold.utils.logging import setup_logging
     from preprocess.config import load_preprocess_config
     from preprocess.errors import PreprocessError
@@ -68,12 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, PreprocessError) as e:
         print(f"hold-preprocess: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(args.seq / WORK_DIR / "preprocess.log")
     try:
+        setup_logging(args.seq / WORK_DIR / "preprocess.log")
         run_pipeline(args.raw, args.seq, steps, redo=args.redo, cfg=cfg)
     except PreprocessError as e:
         print(f"hold-preprocess: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:  # a read-only dir, a file where a dir should be, a full disk …
+        if os.environ.get("HOLD_DEBUG"):
+            raise
+        print(f"hold-preprocess: error: {describe_os_error(e)} (HOLD_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "hold-preprocess: interrupted; finished steps are kept: re-run the same command to resume",

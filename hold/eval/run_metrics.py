@@ -17,6 +17,7 @@ metrics also record how much of the object track came from SfM (``read_object_tr
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,12 @@ def evaluate_run(run_dir: str | Path, cfg: HoldConfig | None = None) -> tuple[di
     log.info("evaluating stage %d of %s against %s", final.stage, final.run.root, ground_truth_dir(final))
     metrics = evaluate_reconstruction(final, gt, mesh, source)
     path = final.run.root / METRICS_FILE
-    write_json(path, metrics)
+    try:
+        write_json(path, metrics)
+    except OSError:  # a read-only run: the numbers were computed, print them rather than lose them
+        print(json.dumps(metrics, indent=1, default=str))
+        log.warning("metrics: %s (printed above: %s could not be written)", summary_line(metrics), path)
+        raise
     log.info("metrics: %s → %s", summary_line(metrics), path)
     return metrics, path
 

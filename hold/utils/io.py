@@ -55,3 +55,10 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
         raise ValueError(f"{path}: PNG data must be uint8, got {image.dtype}")
     with atomic_open(path, "wb") as f:
         Image.fromarray(image).save(f, format="PNG")
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for a filesystem error: the path(s) and the problem (no traceback)."""
+    paths = " → ".join(str(p) for p in (error.filename, error.filename2) if p)
+    problem = error.strerror or str(error)
+    return f"{paths}: {problem}" if paths else problem
