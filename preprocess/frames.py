@@ -217,6 +217,13 @@ def run_frames(raw: Path, out: Path, cfg: FramesConfig) -> FramesInfo:
     )
     K = read_camera(raw)
     if K is not None:
+        H, W = input_size
+        if not (0 <= K[0, 2] < W and 0 <= K[1, 2] < H):
+            raise PreprocessError(
+                STEP,
+                f"principal point (cx, cy) = ({K[0, 2]}, {K[1, 2]}) lies outside the {W}x{H} frames",
+                raw / "camera.json",
+            )
         sx, sy = info.scale
         K[0, 0], K[1, 1] = K[0, 0] * sx, K[1, 1] * sy
         K[0, 2], K[1, 2] = (K[0, 2] + 0.5) * sx - 0.5, (K[1, 2] + 0.5) * sy - 0.5

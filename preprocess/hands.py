@@ -84,6 +84,7 @@ def load_hands_npz(path: Path, n: int) -> dict[str, dict[str, np.ndarray]]:
         )
     out = {}
     for side in sides:
+        _check_real(arrays[f"{side}.kp2d"], f"{side}.kp2d", path)
         kp2d = np.asarray(arrays[f"{side}.kp2d"], np.float64)
         if kp2d.ndim != 3 or kp2d.shape[1:] != (NUM_KEYPOINTS, 3):
             raise PreprocessError(
@@ -100,8 +101,15 @@ def load_hands_npz(path: Path, n: int) -> dict[str, dict[str, np.ndarray]]:
             raise PreprocessError(
                 STEP, f"key '{side}.valid': expected shape ({n},), found {valid.shape}", path
             )
+        if valid.dtype != bool and not (valid.dtype.kind in "iu" and np.isin(valid, (0, 1)).all()):
+            raise PreprocessError(
+                STEP,
+                f"key '{side}.valid': expected booleans (or 0/1 integers), found dtype {valid.dtype}",
+                path,
+            )
         entry = {"kp2d": kp2d, "valid": valid.astype(bool)}
         if f"{side}.kp3d" in arrays:
+            _check_real(arrays[f"{side}.kp3d"], f"{side}.kp3d", path)
             kp3d = np.asarray(arrays[f"{side}.kp3d"], np.float64)
             if kp3d.shape != (n, NUM_KEYPOINTS, 3):
                 raise PreprocessError(
@@ -110,6 +118,14 @@ def load_hands_npz(path: Path, n: int) -> dict[str, dict[str, np.ndarray]]:
             entry["kp3d"] = kp3d
         out[side] = entry
     return out
+
+
+def _check_real(values: np.ndarray, key: str, path: Path) -> None:
+    """Keypoints must be finite real numbers (a complex array would silently lose its imaginary part)."""
+    if np.asarray(values).dtype.kind not in "iuf":
+        raise PreprocessError(
+            STEP, f"key '{key}': expected real numbers, found dtype {np.asarray(values).dtype}", path
+        )
 
 
 def fill_invalid(
@@ -212,6 +228,13 @@ def run_hands(
     summary |= {"sides": list(estimates), "hand_model": hand_cfg.model}
     for side, est in estimates.items():
         fitted = fit_side(side, est, K, hand_cfg, cfg, device)
+        if not fitted["valid"].any():
+            raise PreprocessError(
+                STEP,
+                f"the {side} hand could not be fitted in any of the {info.num_frames} frames (no frame has "
+                f"≥ {cfg.min_keypoints} confident keypoints with a residual ≤ {cfg.max_residual_px} px): "
+                "check the hand estimates",
+            )
         arrays |= {f"{side}.{k}": np.asarray(v) for k, v in fitted.items()}
         summary[side] = {
             "valid": int(fitted["valid"].sum()),

@@ -90,15 +90,23 @@ def _mask_files(folder: Path) -> list[Path]:
     return files
 
 
-def read_label_map(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """A label map resized (nearest) to ``size`` (H, W), with its labels checked."""
+def read_label_map(
+    path: Path, size: tuple[int, int], input_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """A label map resized (nearest) to ``size`` (H, W), with its labels checked. With ``input_size``
+    the map must have the input frames' size (it is resized like them), not any other."""
     try:
         with Image.open(path) as im:
             if im.mode not in ("L", "P"):
                 raise PreprocessError(
                     STEP, f"expected a single-channel uint8 label map, found mode {im.mode}", path
                 )
-            if (im.height, im.width) != tuple(size):
+            found = (im.height, im.width)
+            if input_size is not None and found not in (tuple(input_size), tuple(size)):
+                raise PreprocessError(
+                    STEP, f"mask size (H, W) {found} differs from the frames' {tuple(input_size)}", path
+                )
+            if found != tuple(size):
                 im = im.resize(size[::-1], Image.Resampling.NEAREST)
             labels = np.asarray(im, dtype=np.uint8)
     except (UnidentifiedImageError, OSError) as e:
@@ -132,7 +140,7 @@ def import_masks(raw: Path, info: FramesInfo) -> list[np.ndarray]:
             folder,
         )
     return [
-        read_label_map(files[i], info.image_size)
+        read_label_map(files[i], info.image_size, info.input_size)
         for i in tqdm(info.source_indices, desc="masks", unit="frame", disable=None)
     ]
 

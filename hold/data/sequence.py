@@ -181,8 +181,10 @@ def _sequence_from_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], w
     spec = HAND_MODEL_SPECS[meta["hand_model"]]
     check = _ArrayChecker(arrays, where)
     K = check.get("K", (3, 3), "float")
-    _check_intrinsics(K, where)
+    _check_intrinsics(K, where, meta["image_size"])
     valid = check.get("valid", (T,), "bool")
+    if T > 0 and not valid.any():
+        raise SequenceError(f"{where}: key 'valid': every frame is invalid; there is nothing to train on")
     hands = {}
     for side in meta["hands"]:
         missing = [k for k in ("global_orient", "pose", "betas", "transl") if f"{side}.{k}" not in arrays]
@@ -276,7 +278,7 @@ def _fmt(shape: tuple[int | None, ...]) -> str:
     )
 
 
-def _check_intrinsics(K: np.ndarray, where: str) -> None:
+def _check_intrinsics(K: np.ndarray, where: str, image_size: tuple[int, int]) -> None:
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     if not (fx > 0 and fy > 0):
         raise SequenceError(f"{where}: key 'K': focal lengths must be positive, found fx={fx}, fy={fy}")
@@ -284,9 +286,10 @@ def _check_intrinsics(K: np.ndarray, where: str) -> None:
         raise SequenceError(
             f"{where}: key 'K': expected a pinhole matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]], found {K.tolist()}"
         )
-    if cx <= 0 or cy <= 0:
+    H, W = image_size
+    if not (0 < cx < W and 0 < cy < H):
         raise SequenceError(
-            f"{where}: key 'K': principal point must be inside the image, found cx={cx}, cy={cy}"
+            f"{where}: key 'K': principal point must be inside the {W}x{H} image, found cx={cx}, cy={cy}"
         )
 
 

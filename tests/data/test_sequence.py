@@ -233,3 +233,17 @@ def test_object_source_round_trip_and_undefined_codes(tmp_path: Path):
     with pytest.raises(SequenceError, match=r"key 'object.source': undefined code\(s\) \[7\]"):
         write_sequence(tmp_path / "bad", seq, images, masks)
     assert not (tmp_path / "bad" / "sequence.npz").exists()
+
+
+def test_a_sequence_without_a_valid_frame_or_with_the_principal_point_outside_is_refused(tmp_path: Path):
+    from hold.data.sequence import SequenceError, write_sequence
+
+    seq = random_sequence(T=4)
+    images, masks = random_frames(seq)
+    seq.valid = np.zeros(4, bool)
+    with pytest.raises(SequenceError, match="key 'valid': every frame is invalid"):
+        write_sequence(tmp_path / "a", seq, images, masks)
+    seq = random_sequence(T=4)
+    seq.K[0, 2] = 40.0  # 16 px wide
+    with pytest.raises(SequenceError, match="principal point must be inside the 16x12 image"):
+        write_sequence(tmp_path / "b", seq, images, masks)

@@ -72,3 +72,10 @@ def test_missing_input_is_a_clear_error(tmp_path: Path):
 def test_default_intrinsics_field_of_view():
     K = default_intrinsics((100, 200), 90.0)
     assert K[0, 0] == pytest.approx(100.0) and K[0, 2] == pytest.approx(99.5)
+
+
+def test_a_principal_point_outside_the_frames_is_an_error(tmp_path: Path):
+    _image_raw(tmp_path)
+    (tmp_path / "camera.json").write_text(json.dumps({"fx": 50, "fy": 50, "cx": 75.0, "cy": 20.0}))
+    with pytest.raises(PreprocessError, match=r"camera.json: principal point .* outside the 60x40 frames"):
+        run_frames(tmp_path, tmp_path / "out", FramesConfig())

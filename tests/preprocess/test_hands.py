@@ -69,3 +69,26 @@ def test_hand_frame_count_must_match(tmp_path: Path):
         read_hand_estimates(tmp_path, _info(6, list(range(6))))
     with pytest.raises(PreprocessError, match="needs RAW/hands.npz"):
         read_hand_estimates(tmp_path / "nowhere", _info(6, list(range(6))))
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (
+            {"right.kp2d": np.zeros((6, 21, 3), complex)},
+            "'right.kp2d': expected real numbers, found dtype complex128",
+        ),
+        (
+            {"right.kp2d": np.zeros((6, 21, 3)), "right.valid": np.full(6, 0.7)},
+            "'right.valid': expected booleans",
+        ),
+        (
+            {"right.kp2d": np.zeros((6, 21, 3)), "right.kp3d": np.zeros((6, 21, 3), complex)},
+            "'right.kp3d': expected real numbers",
+        ),
+    ],
+)
+def test_estimates_of_the_wrong_kind_are_named(tmp_path: Path, arrays: dict, message: str):
+    np.savez(tmp_path / "hands.npz", **arrays)
+    with pytest.raises(PreprocessError, match=message):
+        read_hand_estimates(tmp_path, _info(6, list(range(6))))

@@ -69,3 +69,14 @@ def test_undefined_labels_are_an_error(tmp_path: Path):
     run_frames(raw, work / "frames", FramesConfig())
     with pytest.raises(PreprocessError, match=r"00001.png: undefined label\(s\) \[7\]"):
         run_masks(raw, work / "frames", work / "masks", MasksConfig())
+
+
+def test_masks_of_another_size_than_the_frames_are_an_error(tmp_path: Path):
+    raw, work = tmp_path / "raw", tmp_path / "work"
+    _raw(raw, 2, 2, 2)
+    write_png(raw / "masks" / "00001.png", np.full((16, 20), 1, np.uint8))  # frames are 16×16
+    run_frames(raw, work / "frames", FramesConfig())
+    with pytest.raises(
+        PreprocessError, match=r"00001.png: mask size \(H, W\) \(16, 20\) differs from the frames' \(16, 16\)"
+    ):
+        run_masks(raw, work / "frames", work / "masks", MasksConfig())
