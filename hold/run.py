@@ -19,10 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 import hold
-from hold.config import HoldConfig, config_to_dict, from_dict, save_config
+from hold.config import HoldConfig, config_to_dict, from_dict, read_yaml_mapping, save_config
 from hold.utils.io import write_json
 
 
@@ -90,11 +88,7 @@ class RunDir:
         """The resolved config saved when the run was created."""
         if not self.config_path.is_file():
             raise RunDirError(f"{self.config_path}: missing; is {self.root} a run dir made by hold-train?")
-        try:
-            data = yaml.safe_load(self.config_path.read_text())
-        except yaml.YAMLError as e:
-            raise RunDirError(f"{self.config_path}: not valid YAML ({e})") from None
-        return from_dict(HoldConfig, data)
+        return from_dict(HoldConfig, read_yaml_mapping(self.config_path))
 
     def state(self) -> dict[str, Any]:
         if not self.state_path.is_file():
