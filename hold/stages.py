@@ -19,7 +19,7 @@ from hold.config import HoldConfig
 from hold.data.sequence import Sequence, read_sequence
 from hold.geometry.mesh import EmptySurfaceError
 from hold.refine.stage import REFINED_POSES, run_refinement, with_refined_poses
-from hold.run import RunDir
+from hold.run import RunDir, RunDirError
 from hold.system import HoldSystem
 from hold.utils.io import atomic_open
 from hold.utils.logging import RunLogger, get_logger, setup_logging
@@ -43,6 +43,11 @@ def run_stages(sequence_dir: Path, run_dir: Path, cfg: HoldConfig, stages: list[
         stages: subset of 1, 2, 3 in order.
     """
     seq = read_sequence(sequence_dir)
+    r, q = Path(run_dir).resolve(), Path(sequence_dir).resolve()
+    if r == q or q in r.parents or r in q.parents:
+        raise RunDirError(
+            f"--out {run_dir}: the RUN dir would overlap the SEQUENCE dir {sequence_dir}; choose a separate folder"
+        )
     run = RunDir.create(run_dir, cfg, sequence_dir)
     setup_logging(run.logs / "hold.log", cfg.logging.console_level)
     log.info("run dir: %s (config: %s)", run.root, run.config_path)

@@ -311,6 +311,20 @@ def _frames(root: Path) -> int:
 
 
 RUN_CASES = [
+    Case(
+        "run_is_the_sequence",
+        nothing,
+        "train",
+        lambda r: [str(r / "seq"), "--out", str(r / "seq"), *TRAIN],
+        ("overlap",),
+    ),
+    Case(
+        "run_inside_the_sequence",
+        nothing,
+        "train",
+        lambda r: [str(r / "seq"), "--out", str(r / "seq/run"), *TRAIN],
+        ("overlap",),
+    ),
     Case("export_no_run", nothing, "export", lambda r: [str(r / "norun")], ("norun",)),
     Case(
         "export_empty_dir",
