@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from hold.config import ConfigError, apply_overrides, from_dict, read_yaml_mapping
 from hold.hand.config import HandConfig
-from hold.utils.checks import at_least
+from hold.utils.checks import at_least, fraction, positive
 
 
 @dataclass
@@ -21,6 +21,10 @@ class CameraConfig:
 
     default_fov_deg: float = 50.0
     """Horizontal field of view assumed before SfM estimates the focal length (hand fitting, SfM prior)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.default_fov_deg < 180:
+            raise ValueError(f"default_fov_deg must lie in (0, 180), found {self.default_fov_deg}")
 
 
 @dataclass
@@ -62,6 +66,11 @@ class SamConfig:
     """A propagated mask whose area changes by more than this factor (or its inverse) from the previous
     frame is recomputed from the box alone; if that fails too, the previous mask is kept."""
 
+    def __post_init__(self) -> None:
+        at_least(self, 0, "box_margin")
+        at_least(self, 1, "num_points")
+        positive(self, "lost_area_ratio")
+
 
 @dataclass
 class MasksConfig:
@@ -82,6 +91,15 @@ class MasksConfig:
     """Fail when fewer than this fraction of the frames show the object (a wrong or empty mask set)."""
     sam: SamConfig = field(default_factory=SamConfig)
     """Segment-anything settings (backend ``sam``)."""
+
+    def __post_init__(self) -> None:
+        fraction(
+            self,
+            "min_component_fraction",
+            "max_hole_fraction",
+            "min_object_fraction",
+            "min_frames_with_object",
+        )
 
 
 @dataclass
@@ -178,6 +196,10 @@ class HandsConfig:
     """... for at most this many frames beyond the end (twice the evidence), then the pose is held."""
     mediapipe: MediapipeConfig = field(default_factory=MediapipeConfig)
     """Settings of the ``mediapipe`` backend."""
+
+    def __post_init__(self) -> None:
+        positive(self, "max_residual_px")
+        at_least(self, 0, "min_keypoints", "end_window", "end_horizon")
 
 
 @dataclass
@@ -379,6 +401,42 @@ class AlignConfig:
     contact_vertices_per_finger: int = 8
     """Tip and pad vertices per finger used by the contact term (evenly spread, for speed)."""
 
+    def __post_init__(self) -> None:
+        at_least(
+            self,
+            0,
+            "iterations",
+            "weight_kp2d",
+            "weight_obj2d",
+            "weight_centroid",
+            "weight_contact",
+            "weight_smooth",
+            "weight_delta",
+            "weight_depth",
+            "min_depth_m",
+        )
+        positive(
+            self,
+            "lr",
+            "kp2d_sigma_px",
+            "obj2d_sigma_px",
+            "centroid_scale_m",
+            "contact_sigma_m",
+            "smooth_scale_m",
+            "delta_scale_m",
+        )
+        fraction(self, "lr_final_factor")
+        at_least(
+            self,
+            1,
+            "scale_search_steps",
+            "contact_points",
+            "contact_vertices_per_finger",
+            "scale_search_range",
+        )
+        if not 1 <= self.contact_fingers <= 5:
+            raise ValueError(f"contact_fingers must lie in 1..5, found {self.contact_fingers}")
+
 
 @dataclass
 class BuildConfig:
@@ -392,6 +450,10 @@ class BuildConfig:
     """Opacity of the projected hand and object in the overlay."""
     invalid_unregistered: bool = False
     """Mark frames that SfM did not register (their object pose is interpolated) as invalid."""
+
+    def __post_init__(self) -> None:
+        positive(self, "overlay_fps")
+        fraction(self, "overlay_alpha")
 
 
 @dataclass

@@ -190,6 +190,8 @@ def _size(root: Path) -> tuple[int, int]:
 
 
 PREPROCESS_ARG_CASES = [
+    Case("six_fingers", nothing, "pre", lambda r: pre(r, "align.contact_fingers=6"), ("contact_fingers",)),
+    Case("fov_180", nothing, "pre", lambda r: pre(r, "camera.default_fov_deg=180"), ("default_fov_deg",)),
     Case("max_size_negative", nothing, "pre", lambda r: pre(r, "frames.max_size=-5"), ("max_size",)),
     Case("stride_zero", nothing, "pre", lambda r: pre(r, "frames.stride=0"), ("stride",)),
     Case("unknown_key", nothing, "pre", lambda r: pre(r, "sfm.bogus=1"), ("sfm.bogus",)),
@@ -236,6 +238,24 @@ PREPROCESS_ARG_CASES = [
 ]
 
 TRAIN_CASES = [
+    Case(
+        "negative_loss_weight", nothing, "train", lambda r: train(r, "refine.loss.contact=-1"), ("contact",)
+    ),
+    Case("zero_beta", nothing, "train", lambda r: train(r, "render.density.beta_init=0"), ("beta_init",)),
+    Case(
+        "percentile_zero",
+        nothing,
+        "train",
+        lambda r: train(r, "eval.pose_error_percentile=0"),
+        ("pose_error_percentile",),
+    ),
+    Case(
+        "no_samples",
+        nothing,
+        "train",
+        lambda r: train(r, "render.sampler.bounded.num_coarse=0"),
+        ("num_coarse",),
+    ),
     Case("negative_steps", nothing, "train", lambda r: train(r, "train.stage1_steps=-1"), ("stage1_steps",)),
     Case("zero_rays", nothing, "train", lambda r: train(r, "rays.rays_per_frame=0"), ("rays_per_frame",)),
     Case("nan_lr", nothing, "train", lambda r: train(r, "optim.lr=.nan"), ("optim.lr",)),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from hold.utils.checks import at_least, positive
+
 
 @dataclass
 class EvalConfig:
@@ -31,3 +33,19 @@ class EvalConfig:
     pose_error_percentile: float = 95.0
     """Upper percentile reported beside the median of each per-frame object pose error (metrics.json
     key ``p95`` for 95): the bad frames a median hides."""
+
+    def __post_init__(self) -> None:
+        at_least(
+            self,
+            1,
+            "num_surface_samples",
+            "icp_coarse_num_points",
+            "icp_coarse_iterations",
+            "icp_max_iterations",
+        )
+        at_least(self, 0, "root_index")
+        positive(self, "icp_tolerance")
+        if not 0 < self.pose_error_percentile <= 100:
+            raise ValueError(
+                f"pose_error_percentile must lie in (0, 100], found {self.pose_error_percentile}"
+            )

@@ -16,6 +16,7 @@ from hold.fields.config import EncodingConfig
 from hold.fields.encoding import FrequencyEncoding
 from hold.fields.mlp import SkipMLP
 from hold.render.compositing import volume_weights
+from hold.utils.checks import at_least
 
 
 @dataclass
@@ -32,6 +33,10 @@ class BackgroundConfig:
     """Width of the per-frame code that lets the background change over the video (HOLD: 32)."""
     num_samples: int = 32
     """Samples per ray, uniform in inverse depth between the foreground sphere and infinity."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "hidden_dim", "num_layers", "num_samples")
+        at_least(self, 0, "latent_dim")
 
 
 class BackgroundField(nn.Module):

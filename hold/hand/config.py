@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hold.utils.checks import at_least, fraction, positive
+
 Range6 = tuple[float, float, float, float, float, float]
 
 
@@ -121,6 +123,44 @@ class HandFitConfig:
     seed: int = 0
     """Seed of the random orientation hypotheses."""
 
+    def __post_init__(self) -> None:
+        at_least(self, 1, "chunk_size", "num_orientation_hypotheses", "num_fit_hypotheses")
+        at_least(
+            self,
+            0,
+            "rigid_iterations",
+            "hypothesis_iterations",
+            "shape_init_iterations",
+            "propagation_rounds",
+            "iterations",
+            "hypothesis_min_angle",
+            "min_palm_keypoints",
+        )
+        at_least(
+            self,
+            0,
+            "weight_2d",
+            "weight_3d",
+            "weight_pose_prior",
+            "weight_wrist_prior",
+            "weight_shape_prior",
+            "weight_joint_limits",
+            "weight_smooth",
+        )
+        positive(
+            self,
+            "rigid_lr",
+            "lr_orient",
+            "lr_pose",
+            "lr_betas",
+            "lr_transl",
+            "robust_scale_px",
+            "robust_scale_3d",
+            "smooth_scale",
+            "default_depth",
+        )
+        fraction(self, "lr_final_factor", "min_confidence")
+
 
 @dataclass
 class HandConfig:
@@ -151,3 +191,8 @@ class HandConfig:
     """Anatomical joint limits, used by the fitting and the pose refinement."""
     fit: HandFitConfig = field(default_factory=HandFitConfig)
     """Keypoint fitting (preprocessing)."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "skinning_k", "skinning_chunk")
+        positive(self, "skinning_sigma", "skinning_max_dist", "contact_tip_radius")
+        fraction(self, "contact_palm_start")

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from hold.fields.background import BackgroundConfig
 from hold.fields.config import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
+from hold.utils.checks import at_least, fraction
 
 
 @dataclass
@@ -30,6 +31,11 @@ class HandNodeConfig:
     prior_points_per_step: int = 2048
     """Prior-bank points evaluated per training step, for the SDF prior and the eikonal term."""
 
+    def __post_init__(self) -> None:
+        at_least(self, 0, "sphere_margin", "sparsity_margin", "prior_near_surface_std", "prior_box_padding")
+        at_least(self, 1, "prior_bank_size", "prior_points_per_step")
+        fraction(self, "prior_uniform_fraction")
+
 
 @dataclass
 class ObjectNodeConfig:
@@ -53,6 +59,12 @@ class ObjectNodeConfig:
     current object mesh (or the SfM points before the first extraction)."""
     eikonal_surface_std: float = 0.02
     """Std (canonical units) of the offsets of the near-surface eikonal points."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 0, "sphere_margin", "sparsity_margin", "eikonal_surface_std")
+        at_least(self, 1, "eikonal_points")
+        if not self.sphere_radius > 0:
+            raise ValueError(f"sphere_radius must be > 0, found {self.sphere_radius}")
 
 
 @dataclass

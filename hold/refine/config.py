@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from hold.refine.raster import SoftRasterConfig
+from hold.utils.checks import at_least
 
 ContactRegion = Literal["tips", "pads", "palm"]
 
@@ -64,6 +65,9 @@ class RefineLossConfig:
     """Squared deviation of the root-relative hand keypoints from their initial positions: keeps the
     hand's orientation and shape near the estimate (the refinement moves the hand, it does not re-fit
     its pose)."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 0, *(f.name for f in fields(self)))
 
 
 @dataclass

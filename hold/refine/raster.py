@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from hold.utils.checks import at_least, positive
 from hold.utils.external import is_available, require, warn_once
 
 
@@ -55,6 +56,10 @@ class SoftRasterConfig:
     """kaolin backend: margin of a face's box (normalised device coordinates) where it influences pixels."""
     kaolin_knum: int = 30
     """kaolin backend: maximum number of faces that influence one pixel."""
+
+    def __post_init__(self) -> None:
+        positive(self, "sigma", "cutoff", "near", "kaolin_sigmainv", "kaolin_boxlen")
+        at_least(self, 1, "max_chunk_elements", "tile_size", "kaolin_knum")
 
 
 def project(vertices: Tensor, K: Tensor, near: float) -> Tensor:

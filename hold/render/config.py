@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hold.utils.checks import at_least, positive
+
 
 @dataclass
 class DensityConfig:
@@ -19,6 +21,9 @@ class DensityConfig:
     """Initial value of the learnable β parameter (VolSDF / HOLD: 0.1)."""
     beta_min: float = 1e-4
     """Floor added to |β_param| so that β never reaches 0 (VolSDF / HOLD: 1e-4)."""
+
+    def __post_init__(self) -> None:
+        positive(self, "beta_init", "beta_min")
 
 
 @dataclass
@@ -49,6 +54,11 @@ class ErrorBoundedSamplerConfig:
     num_eikonal: int = 1
     """Depths per ray picked at random from the final set for the eikonal term (VolSDF: 1)."""
 
+    def __post_init__(self) -> None:
+        at_least(self, 1, "num_init", "num_final", "max_iters", "bisection_steps")
+        at_least(self, 0, "num_extra", "num_eikonal")
+        positive(self, "eps", "pdf_tiny", "pdf_floor")
+
 
 @dataclass
 class BoundedSamplerConfig:
@@ -67,6 +77,11 @@ class BoundedSamplerConfig:
     """Added to the coarse opacity pdf, so empty rays sample the whole interval."""
     num_eikonal: int = 1
     """Depths per ray picked at random from the final set for the eikonal term."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "num_coarse")
+        at_least(self, 0, "num_fine", "num_eikonal")
+        positive(self, "beta_floor_spacing", "pdf_floor")
 
 
 @dataclass

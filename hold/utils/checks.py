@@ -20,3 +20,11 @@ def fraction(obj: Any, *names: str) -> None:
         value = getattr(obj, name)
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"{name} must lie in [0, 1], found {value}")
+
+
+def positive(obj: Any, *names: str) -> None:
+    """Each named field of ``obj`` must be > 0."""
+    for name in names:
+        value = getattr(obj, name)
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, found {value}")
