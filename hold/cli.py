@@ -18,6 +18,7 @@ from hold.data.sequence import SequenceError
 from hold.eval.run_metrics import evaluate_run, summary_line
 from hold.export.export import export_run, run_config
 from hold.export.meshes import ExportError
+from hold.refine.stage import RefinementError
 from hold.run import RunDir, RunDirError
 from hold.stages import StageNotAvailableError, run_stages
 from hold.system import NonFiniteLossError
@@ -34,6 +35,7 @@ _USER_ERRORS = (
     FileNotFoundError,
     StageNotAvailableError,
     NonFiniteLossError,
+    RefinementError,
 )
 
 

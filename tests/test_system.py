@@ -108,3 +108,21 @@ def test_object_poses_are_optimised_alone_when_the_preset_says_so(tiny_synthetic
         optimizer.step()
     assert not torch.equal(params.object.rot.weight, before[0])
     assert torch.equal(params.hands["right"].global_orient.weight, before[1])
+
+
+def test_stage_2_without_an_object_surface_is_one_clear_error(tiny_synthetic, tmp_path, monkeypatch, capsys):
+    from hold.cli import train_main
+    from hold.geometry.mesh import EmptySurfaceError
+    from hold.refine import geometry
+
+    argv = [str(tiny_synthetic.oracle_dir), "--out", str(tmp_path / "run"), "--config", "demo", *SMALL, *SHORT]
+    assert train_main([*argv, "--stages", "1"]) == 0
+
+    def empty(*args, **kwargs):
+        raise EmptySurfaceError("SDF has no surface inside the box (-1.1, 1.1)")
+
+    monkeypatch.setattr(geometry, "marching_cubes", empty)
+    capsys.readouterr()
+    assert train_main([*argv, "--stages", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "stage 1 did not reconstruct the object" in err and "Traceback" not in err

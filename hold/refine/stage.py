@@ -23,6 +23,7 @@ import torch
 from hold.config import HoldConfig
 from hold.data.sequence import HandTrack, ObjectTrack, Sequence, SequenceError, sequence_arrays
 from hold.fields.sdf import SDFNetwork
+from hold.geometry.mesh import EmptySurfaceError
 from hold.hand import build_hand_model
 from hold.params import FrameParams
 from hold.refine.diagnostics import frame_residuals
@@ -98,6 +99,10 @@ def build_problem(cfg: HoldConfig, seq: Sequence, params: FrameParams, sdf: SDFN
     )
 
 
+class RefinementError(RuntimeError):
+    """Stage 2 cannot run on what stage 1 produced."""
+
+
 def run_refinement(run: RunDir, cfg: HoldConfig, seq: Sequence) -> dict:
     """Stage 2: refine the stage-1 poses and write the stage-2 outputs; returns a summary for state.json."""
     threads = torch.get_num_threads()
@@ -105,6 +110,12 @@ def run_refinement(run: RunDir, cfg: HoldConfig, seq: Sequence) -> dict:
         torch.set_num_threads(cfg.refine.num_threads)
     try:
         return _run_refinement(run, cfg, seq)
+    except EmptySurfaceError as e:
+        raise RefinementError(
+            f"stage 2: the stage-1 object has no surface to refine against ({e}): stage 1 did not reconstruct "
+            "the object. Check that the object masks cover it and that its poses follow it "
+            f"({run.root}/logs/images/stage1 shows the renders; SEQ/overlay.mp4 the poses)"
+        ) from None
     finally:
         torch.set_num_threads(threads)
 
