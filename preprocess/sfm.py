@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from hold.data.sequence import LABEL_OBJECT, OBJECT_SOURCES, SOURCE_OTHER
+from hold.data.sequence import LABEL_OBJECT, OBJECT_SOURCES, SOURCE_OTHER, SOURCE_SFM
 from hold.geometry.rotations import lerp_fill, slerp_fill
 from hold.hand.config import HandConfig
 from hold.utils.io import write_json, write_npz
@@ -323,7 +323,7 @@ def run_sfm(
         out / "sfm.npz",
         {
             "registered": registered,
-            "reliable": reliable,
+            "reliable": est.source == SOURCE_SFM,  # hand mode: no frame keeps its SfM pose
             "source": est.source,
             "rot": Rotation.from_matrix(est.R).as_rotvec().astype(np.float32),
             "u": u.astype(np.float32),

@@ -115,7 +115,15 @@ def test_stage_2_without_an_object_surface_is_one_clear_error(tiny_synthetic, tm
     from hold.geometry.mesh import EmptySurfaceError
     from hold.refine import geometry
 
-    argv = [str(tiny_synthetic.oracle_dir), "--out", str(tmp_path / "run"), "--config", "demo", *SMALL, *SHORT]
+    argv = [
+        str(tiny_synthetic.oracle_dir),
+        "--out",
+        str(tmp_path / "run"),
+        "--config",
+        "demo",
+        *SMALL,
+        *SHORT,
+    ]
     assert train_main([*argv, "--stages", "1"]) == 0
 
     def empty(*args, **kwargs):

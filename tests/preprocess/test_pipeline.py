@@ -83,6 +83,7 @@ def test_sfm_that_registers_nothing_gives_hand_anchored_poses_and_says_so(built,
         result = run_pipeline(raw, seq, steps=["sfm", "align", "build"], redo=True, cfg=cfg)
     summary = result.summaries["sfm"]
     assert summary["registered"] == 0 and summary["mode"] == "hand"
+    assert not np.load(seq / "work" / "sfm" / "sfm.npz")["reliable"].any()
     warned = [r.getMessage() for r in caplog.records if "anchored to the hand" in r.getMessage()]
     assert len(warned) == 1 and warned[0] == summary["warnings"][0]
     assert "SfM registered 0/12 frames reliably" in warned[0]
