@@ -27,6 +27,7 @@ from hold.hand import build_hand_model
 from hold.hand.config import HandConfig
 from hold.utils.io import write_json, write_npz
 from hold.utils.logging import get_logger
+from preprocess.anchor import pose_fitted_hand
 from preprocess.config import AlignConfig
 
 STEP = "align"
@@ -222,14 +223,9 @@ def _hand_data(
     K: np.ndarray,
     per_finger: int,
 ) -> HandData:
-    model = build_hand_model(hand_cfg, side).to(torch.float64)
-    p = {
-        k: torch.as_tensor(hands[f"{side}.{k}"], dtype=torch.float64)
-        for k in ("global_orient", "pose", "betas", "transl")
-    }
-    with torch.no_grad():
-        out = model(p["global_orient"], p["pose"], p["betas"], p["transl"])
-    verts, kp, transl = out.vertices, out.keypoints, p["transl"]
+    out = pose_fitted_hand(hands, side, hand_cfg)
+    verts, kp = out.vertices, out.keypoints
+    transl = torch.as_tensor(hands[f"{side}.transl"], dtype=torch.float64)
     # Another focal length than the one the hands were fitted with: keep the wrist's pixel, scale its depth.
     ratio = float(K[0, 0] / K_old[0, 0])
     if abs(ratio - 1) > 1e-9:
@@ -239,7 +235,7 @@ def _hand_data(
         new = torch.stack([(uv[:, 0] - K[0, 2]) / K[0, 0] * z, (uv[:, 1] - K[1, 2]) / K[1, 1] * z, z], -1)
         shift = (new - wrist)[:, None]
         verts, kp, transl = verts + shift, kp + shift, transl + shift[:, 0]
-    contact = model.contact_vertex_ids()
+    contact = build_hand_model(hand_cfg, side).contact_vertex_ids()
     return HandData(
         verts0=verts, kp0=kp, transl0=transl,
         kp2d=torch.as_tensor(hands[f"{side}.kp2d"], dtype=torch.float64),

@@ -24,6 +24,7 @@ from scipy.spatial.transform import Rotation, Slerp
 from hold.data.sequence import LABEL_OBJECT, SOURCE_HAND, SOURCE_INTERPOLATED, SOURCE_SFM
 from hold.hand import build_hand_model
 from hold.hand.config import HandConfig
+from hold.hand.model import HandOutput
 from hold.utils.logging import get_logger
 from preprocess.config import SfmConfig
 from preprocess.errors import PreprocessError
@@ -56,6 +57,17 @@ class HandFrames:
     valid: np.ndarray
 
 
+def pose_fitted_hand(hands: dict[str, np.ndarray], side: str, hand_cfg: HandConfig) -> HandOutput:
+    """The hand model posed with one side's fitted parameters of ``hands.npz`` (float64, no gradient)."""
+    model = build_hand_model(hand_cfg, side).to(torch.float64)
+    p = {
+        k: torch.as_tensor(hands[f"{side}.{k}"], dtype=torch.float64)
+        for k in ("global_orient", "pose", "betas", "transl")
+    }
+    with torch.no_grad():
+        return model(p["global_orient"], p["pose"], p["betas"], p["transl"])
+
+
 def load_hand_frames(hands_dir: Path, hand_cfg: HandConfig) -> HandFrames | None:
     """The hand with the most fitted frames from ``hands.npz``; None when no frame was fitted."""
     with np.load(hands_dir / "hands.npz") as f:
@@ -65,13 +77,7 @@ def load_hand_frames(hands_dir: Path, hand_cfg: HandConfig) -> HandFrames | None
     if not sides:
         return None
     side = max(sides, key=lambda s: int(hands[f"{s}.valid"].sum()))
-    model = build_hand_model(hand_cfg, side).to(torch.float64)
-    p = {
-        k: torch.as_tensor(hands[f"{side}.{k}"], dtype=torch.float64)
-        for k in ("global_orient", "pose", "betas", "transl")
-    }
-    with torch.no_grad():
-        out = model(p["global_orient"], p["pose"], p["betas"], p["transl"])
+    out = pose_fitted_hand(hands, side, hand_cfg)
     root = out.bone_transforms[:, 0].numpy()
     return HandFrames(
         side=side,
