@@ -25,6 +25,16 @@ def test_a_name_too_long_is_one_line(tiny_synthetic, tmp_path, capsys):
     assert len(err) == 1 and "File name too long" in err[0] and "Traceback" not in err[0]
 
 
+def test_synth_into_a_file_is_one_line(tmp_path, capsys):
+    from hold.cli import synth_main
+
+    blocker = tmp_path / "raw"
+    blocker.write_text("x")
+    assert synth_main([str(blocker), "--preset", "tiny"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(blocker) in err[0] and "Traceback" not in err[0]
+
+
 def test_hold_debug_shows_the_traceback(tiny_synthetic, tmp_path, monkeypatch):
     blocker = tmp_path / "seq"
     blocker.write_text("not a dir")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run ``hold-synth``; returns the exit status (bad setting or object/mesh: one line on stderr, status 2)."""
     from hold.data.synthetic.generate import generate
+    from hold.utils.io import describe_os_error
 
     args = build_parser().parse_intermixed_args(argv)
     try:
@@ -89,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"hold-synth: error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as e:  # a read-only dir, a file where a dir should be, a name too long …
+        if os.environ.get("HOLD_DEBUG"):
+            raise
+        print(f"hold-synth: error: {describe_os_error(e)} (HOLD_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
     print(
         f"hold-synth: wrote {result.raw_dir} in {result.seconds:.1f} s; contact sheet {result.contact_sheet}"
     )
