@@ -13,7 +13,7 @@ Rotations are scale-free; translations are in the caller's length unit, given as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,10 @@ from preprocess.frames import load_frame
 from preprocess.hull import mask_hull, normalise
 
 STEP = "sfm"
+SPHERE_POINTS = 500
+"""Points spread on a sphere that stands in for an object bound (mask reach, no hull)."""
+MIN_HULL_VOXELS = 8
+"""A hull with fewer voxels is no shape: the masks carved everything."""
 log = get_logger("preprocess.sfm")
 
 FINGERTIPS = [4, 8, 12, 16, 20]
@@ -88,7 +92,7 @@ def load_hand_frames(hands_dir: Path, hand_cfg: HandConfig) -> HandFrames | None
     )
 
 
-def robust_mean_rotation(R: np.ndarray, iterations: int = 10, scale_deg: float = 10.0) -> np.ndarray:
+def robust_mean_rotation(R: np.ndarray, scale_deg: float, iterations: int = 10) -> np.ndarray:
     """(3, 3) rotation minimising a Geman-McClure-weighted chordal distance to the rotations (N, 3, 3)."""
     weights = np.ones(len(R))
     mean = R[0]
@@ -155,6 +159,7 @@ def merge_by_hand(
     registered: np.ndarray,
     others: list[tuple[np.ndarray, np.ndarray]],
     hand: HandFrames | None,
+    scale_deg: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rotations of frames that only smaller SfM models registered, in the main model's frame.
 
@@ -168,6 +173,7 @@ def merge_by_hand(
         R: (T, 3, 3) main-model rotations; ``registered``: (T,) its frames.
         others: the smaller models' (R (T, 3, 3), registered (T,)), largest first.
         hand: the hand's frames (None: only overlapping models are merged).
+        scale_deg: robust scale of the mean rotations (``sfm.hand_robust_scale_deg``).
 
     Returns:
         The rotations with merged frames filled in, and (T,) bool: the merged frames.
@@ -177,17 +183,17 @@ def merge_by_hand(
     main_hand = registered & (hand.valid if hand is not None else False)
     M = None
     if hand is not None and main_hand.sum() >= 3:
-        M = robust_mean_rotation(np.transpose(hand.R[main_hand], (0, 2, 1)) @ R[main_hand])
+        M = robust_mean_rotation(np.transpose(hand.R[main_hand], (0, 2, 1)) @ R[main_hand], scale_deg)
     for R_b, reg_b in others:
         new = reg_b & ~registered & ~merged
         if not new.any():
             continue
         both = reg_b & registered
         if both.sum() >= 2:
-            Q = robust_mean_rotation(np.transpose(R_b[both], (0, 2, 1)) @ R[both])
+            Q = robust_mean_rotation(np.transpose(R_b[both], (0, 2, 1)) @ R[both], scale_deg)
         elif M is not None and (reg_b & hand.valid).sum() >= 3:
             judged = reg_b & hand.valid
-            Q = robust_mean_rotation(np.transpose(R_b[judged], (0, 2, 1)) @ hand.R[judged] @ M)
+            Q = robust_mean_rotation(np.transpose(R_b[judged], (0, 2, 1)) @ hand.R[judged] @ M, scale_deg)
         else:
             continue
         R[new] = R_b[new] @ Q
@@ -231,6 +237,7 @@ class ObjectEstimate:
         source: (T,) uint8 ``OBJECT_SOURCES`` codes.
         metres_per_unit: metres per length unit (an estimate in sfm mode; 1 in hand mode).
         hull_growth: how much the hull enlarged the points' radius.
+        warnings: fallbacks taken while estimating (also logged).
     """
 
     R: np.ndarray
@@ -241,9 +248,12 @@ class ObjectEstimate:
     source: np.ndarray
     metres_per_unit: float
     hull_growth: float
+    warnings: list[str] = field(default_factory=list)
 
 
-def hand_deviation(R: np.ndarray, registered: np.ndarray, hand: HandFrames | None) -> np.ndarray:
+def hand_deviation(
+    R: np.ndarray, registered: np.ndarray, hand: HandFrames | None, scale_deg: float
+) -> np.ndarray:
     """(T,) angle (degrees) between each registered frame's object rotation in the hand's frame and the
     robust mean of those; NaN on frames not judged (unregistered, hand not fitted, or fewer than 3)."""
     out = np.full(len(R), np.nan)
@@ -251,7 +261,7 @@ def hand_deviation(R: np.ndarray, registered: np.ndarray, hand: HandFrames | Non
     if hand is None or judged.sum() < 3:
         return out
     M = np.transpose(hand.R[judged], (0, 2, 1)) @ R[judged]
-    out[judged] = rotation_angles_deg(M @ robust_mean_rotation(M).T)
+    out[judged] = rotation_angles_deg(M @ robust_mean_rotation(M, scale_deg).T)
     return out
 
 
@@ -296,16 +306,18 @@ def hand_estimate(
     centre, radius = object_centre_from_mask(labels[ref] == LABEL_OBJECT, K, depth)
     R, trans = hand_only_track(hand, ref, centre)
     hull = mask_hull(R, trans, K, labels, np.flatnonzero(usable), np.zeros(3), cfg.hull_extent * radius, cfg)
-    if len(hull) < 8:
-        log.warning(
+    warnings = []
+    if len(hull) < MIN_HULL_VOXELS:
+        warnings.append(
             "the object masks carve the whole hull around the hand-anchored poses: the object starts as a "
-            "sphere of radius %.1f cm (from its mask in frame %d)", 100 * radius, ref,
-        )  # fmt: skip
-        hull = sphere_points(radius, 500)
+            f"sphere of radius {100 * radius:.1f} cm (from its mask in frame {ref})"
+        )
+        log.warning("%s", warnings[-1])
+        hull = sphere_points(radius, SPHERE_POINTS)
     # The hull carved with hand-anchored poses shrinks where those poses are off: bound the object by its
     # masks' reach from the anchored centre too, so that stage 1's sphere holds all of it.
-    reach = mask_reach(labels, trans, K, np.flatnonzero(usable))
-    extent = np.concatenate([hull, sphere_points(reach, 500)])
+    reach = mask_reach(labels, trans, K, np.flatnonzero(usable), cfg.mask_reach_percentile)
+    extent = np.concatenate([hull, sphere_points(reach, SPHERE_POINTS)])
     surface = hull_surface(hull, 2 * cfg.hull_extent * radius / cfg.hull_resolution)
     image = load_frame(frames_dir, ref)
     uvw = (surface @ R[ref].T + trans[ref]) @ K.T
@@ -314,7 +326,7 @@ def hand_estimate(
     colors = image[uv[:, 1].clip(0, H - 1), uv[:, 0].clip(0, W - 1)]
     growth = normalise(extent, 1.0)[1] / normalise(hull, 1.0)[1]
     return ObjectEstimate(
-        R, trans, surface, colors, extent, fill_sources(np.zeros(len(R), bool), hand), 1.0, growth
+        R, trans, surface, colors, extent, fill_sources(np.zeros(len(R), bool), hand), 1.0, growth, warnings
     )
 
 
@@ -328,9 +340,11 @@ def hull_surface(voxels: np.ndarray, size: float) -> np.ndarray:
     return surface if len(surface) else voxels
 
 
-def mask_reach(labels: list[np.ndarray], centres: np.ndarray, K: np.ndarray, frames: np.ndarray) -> float:
+def mask_reach(
+    labels: list[np.ndarray], centres: np.ndarray, K: np.ndarray, frames: np.ndarray, percentile: float
+) -> float:
     """How far (m) the object's mask reaches from its centre: per frame, the farthest pixel of the mask's
-    largest component from the centre's projection, at the centre's depth; the 90th percentile."""
+    largest component from the centre's projection, at the centre's depth; the given percentile over the frames."""
     reach = []
     f = float(np.sqrt(K[0, 0] * K[1, 1]))
     for t in frames:
@@ -341,7 +355,7 @@ def mask_reach(labels: list[np.ndarray], centres: np.ndarray, K: np.ndarray, fra
         c = K @ centres[t]
         d = np.hypot(u - c[0] / c[2], v - c[1] / c[2]).max()
         reach.append(d * centres[t, 2] / f)
-    return float(np.percentile(reach, 90))
+    return float(np.percentile(reach, percentile))
 
 
 def sphere_points(radius: float, count: int) -> np.ndarray:

@@ -279,6 +279,12 @@ class SfmConfig:
     """A registered frame whose object rotation relative to the hand differs by more than this from the
     model's robust mean is treated as unregistered (a wrong PnP pose, a flipped frame); 0 disables the
     test. On the suite, frames of good models stay within 8° with realistic hand noise (3° mild)."""
+    hand_robust_scale_deg: float = 10.0
+    """Geman-McClure scale (degrees) of the robust mean of the object's rotations in the hand (the
+    consistency tests above and the merging of smaller models): rotations farther off weigh little."""
+    mask_reach_percentile: float = 90.0
+    """Hand-only poses: the object's bound is how far its mask reaches from the anchored centre, this
+    percentile over the frames (the highest would follow the frame whose pose is worst)."""
     model_consistency_deg: float = 8.0
     """When the median of those differences exceeds this, the SfM model as a whole is not used and the
     trajectory comes from the hand (a model that drifts, e.g. on a flat card: 13° on the suite, against
@@ -335,6 +341,11 @@ class SfmConfig:
             raise ValueError(f"crop_margin must be ≥ 0, found {self.crop_margin}")
         if self.hull_min_frames < 1:
             raise ValueError(f"hull_min_frames must be ≥ 1, found {self.hull_min_frames}")
+        if not self.hand_robust_scale_deg > 0 or not 0 < self.mask_reach_percentile <= 100:
+            raise ValueError(
+                "hand_robust_scale_deg must be > 0 and mask_reach_percentile in (0, 100], found "
+                f"{self.hand_robust_scale_deg} and {self.mask_reach_percentile}"
+            )
         for name in ("hand_consistency_deg", "model_consistency_deg"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be ≥ 0 (0 disables the test), found {getattr(self, name)}")

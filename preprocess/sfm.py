@@ -258,11 +258,13 @@ def run_sfm(
     outliers, merged, deviation = np.zeros(T, bool), np.zeros(T, bool), np.full(T, np.nan)
     if model:
         others = [model_poses(m, images, T) for m in models[1:] if m.num_reg_images() >= 3]
-        model["R"], merged = merge_by_hand(model["R"], registered, [(R, reg) for R, _, reg in others], hand)
+        model["R"], merged = merge_by_hand(
+            model["R"], registered, [(R, reg) for R, _, reg in others], hand, cfg.hand_robust_scale_deg
+        )
         rotvec = Rotation.from_matrix(model["R"]).as_rotvec()
         seen = registered | merged
         outliers = pose_outliers(rotvec, seen, cfg.pose_outlier_deg, cfg.pose_outlier_factor)
-        deviation = hand_deviation(model["R"], seen & ~outliers, hand)
+        deviation = hand_deviation(model["R"], seen & ~outliers, hand, cfg.hand_robust_scale_deg)
         if cfg.hand_consistency_deg > 0:
             outliers |= deviation > cfg.hand_consistency_deg
         merged &= ~outliers
@@ -297,7 +299,7 @@ def run_sfm(
     centre, radius = normalise(est.extent, cfg.sphere_fill)
     u = (np.einsum("tij,j->ti", est.R, centre) + est.trans) / radius
     counts = {name: int(np.sum(est.source == code)) for code, name in OBJECT_SOURCES.items()}
-    warnings = []
+    warnings = list(est.warnings)
     filled = T - counts["sfm_registered"]
     if filled > cfg.warn_filled_fraction * T:
         filled_from = [

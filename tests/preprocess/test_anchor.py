@@ -79,15 +79,15 @@ def test_merge_by_hand_aligns_a_smaller_model_by_overlap_or_by_the_hand():
     R_b = R_o @ Q.T  # R_main = R_b Q
     reg_b = np.zeros(16, bool)
     reg_b[6:14] = True  # overlaps frames 6, 7
-    R, merged = merge_by_hand(R_o * registered[:, None, None], registered, [(R_b, reg_b)], hand)
+    R, merged = merge_by_hand(R_o * registered[:, None, None], registered, [(R_b, reg_b)], hand, 10.0)
     assert merged.tolist() == [False] * 8 + [True] * 6 + [False] * 2
     assert rotation_angles_deg(R[8:14] @ np.transpose(R_o[8:14], (0, 2, 1))).max() < 1e-6
     reg_b[6:8] = False  # no overlap: Q comes through the hand
-    R, merged = merge_by_hand(R_o * registered[:, None, None], registered, [(R_b, reg_b)], hand)
+    R, merged = merge_by_hand(R_o * registered[:, None, None], registered, [(R_b, reg_b)], hand, 10.0)
     assert (
         merged[8:14].all() and rotation_angles_deg(R[8:14] @ np.transpose(R_o[8:14], (0, 2, 1))).max() < 1e-6
     )
-    R, merged = merge_by_hand(R_o, registered, [(R_b, reg_b)], None)  # neither: nothing merged
+    R, merged = merge_by_hand(R_o, registered, [(R_b, reg_b)], None, 10.0)  # neither: nothing merged
     assert not merged.any()
 
 
@@ -96,7 +96,7 @@ def test_robust_mean_rotation_ignores_a_few_wild_rotations():
     centre = Rotation.from_rotvec([0.3, 0.2, -0.1])
     near = (Rotation.from_rotvec(rng.normal(scale=np.radians(2), size=(20, 3))) * centre).as_matrix()
     wild = Rotation.random(5, random_state=2).as_matrix()
-    mean = robust_mean_rotation(np.concatenate([near, wild]))
+    mean = robust_mean_rotation(np.concatenate([near, wild]), 10.0)
     assert rotation_angles_deg((Rotation.from_matrix(mean) * centre.inv()).as_matrix()[None])[0] < 1.5
 
 
