@@ -102,7 +102,7 @@ def train_main(argv: list[str] | None = None) -> int:
         epilog=_preset_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("sequence", type=Path, help="SEQUENCE dir (DESIGN.md §3), made by hold-preprocess")
+    parser.add_argument("sequence", type=Path, help="SEQUENCE dir made by hold-preprocess")
     parser.add_argument("--out", type=Path, required=True, help="RUN dir; an existing one is resumed")
     parser.add_argument("--config", default="fast", help="preset name or YAML path (default: fast)")
     parser.add_argument("--stages", default="1,2,3", help="comma-separated subset of stages to run")

@@ -27,7 +27,7 @@ _EPILOG = """steps (each reads a dir and writes SEQ/work/<step>/, skipped when a
   hands   hand-model fit to RAW/hands.npz keypoints (hand.model=anny|mano, hands.max_residual_px)
   sfm     object poses and points by SfM on object-only images (sfm.backend=auto|pycolmap|hloc)
   align   hand translations, object scale and translations (align.phases=[h,o,ho])
-  build   the SEQUENCE dir (DESIGN.md §3) and SEQ/overlay.mp4
+  build   the SEQUENCE dir and SEQ/overlay.mp4 (formats: docs/formats.md)
 
 override any setting as key=value (e.g. frames.stride=2 sfm.max_num_features=8192); an unknown key
 is an error that lists the valid keys. The resolved config is saved as SEQ/work/config.yaml."""
@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("raw", type=Path, help="RAW dir (DESIGN.md §4)")
-    parser.add_argument("seq", type=Path, help="SEQUENCE dir to write (DESIGN.md §3)")
+    parser.add_argument("raw", type=Path, help="RAW dir (see docs/formats.md, RAW dir)")
+    parser.add_argument("seq", type=Path, help="SEQUENCE dir to write (see docs/formats.md, SEQUENCE dir)")
     parser.add_argument("--steps", default=",".join(STEPS), help=f"subset of {','.join(STEPS)}")
     parser.add_argument("--redo", action="store_true", help="recompute steps whose outputs already exist")
     parser.add_argument("--config", type=Path, default=None, help="YAML file of settings (before key=value)")

@@ -52,7 +52,7 @@ def read_hand_estimates(raw: Path, info: FramesInfo) -> dict[str, dict[str, np.n
     path = raw / "hands.npz"
     if not path.is_file():
         raise PreprocessError(
-            STEP, "hands.backend=import needs RAW/hands.npz (DESIGN.md §4: right.kp2d (T, 21, 3), …)", path
+            STEP, "hands.backend=import needs RAW/hands.npz (docs/formats.md: right.kp2d (T, 21, 3), …)", path
         )
     out = load_hands_npz(path, info.num_input_frames)
     idx = np.asarray(info.source_indices)

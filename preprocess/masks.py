@@ -167,7 +167,7 @@ def run_masks(raw: Path, frames_dir: Path, out: Path, cfg: MasksConfig, device: 
             STEP,
             f"no object pixels (label {LABEL_OBJECT}) in most frames: only {int(with_object.sum())} of {len(masks)} "
             f"frames have ≥ {cfg.min_object_fraction:.2%} object pixels; the object must be labelled "
-            f"{LABEL_OBJECT} (DESIGN.md §3)",
+            f"{LABEL_OBJECT} (see docs/formats.md)",
             raw / "masks" if cfg.backend == "import" else None,
         )
     for t, m in enumerate(masks):

@@ -109,7 +109,9 @@ def read_sequence(root: str | Path, check_pixels: bool = True) -> Sequence:
     """
     root = Path(root)
     if not root.is_dir():
-        raise SequenceError(f"{root}: not a directory (expected a SEQUENCE dir, DESIGN.md §3)")
+        raise SequenceError(
+            f"{root}: not a directory (expected a SEQUENCE dir, see docs/formats.md, SEQUENCE dir)"
+        )
     meta = _read_meta(root / "sequence.json")
     T, (H, W) = meta["num_frames"], meta["image_size"]
     arrays = _read_npz(root / "sequence.npz")

@@ -60,7 +60,7 @@ def load_ground_truth(final: FinalModel) -> GroundTruth:
     gt_dir = ground_truth_dir(final)
     if not gt_dir.is_dir():
         raise NoGroundTruthError(
-            f"{gt_dir}: missing; hold-eval needs ground truth (gt/gt.npz and gt/object.ply, DESIGN.md §3) "
+            f"{gt_dir}: missing; hold-eval needs ground truth (gt/gt.npz and gt/object.ply; see docs/formats.md, SEQUENCE dir) "
             f"in the run's sequence {final.sequence_dir}"
         )
     return read_ground_truth(gt_dir, num_frames=final.num_frames)

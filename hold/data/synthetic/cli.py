@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "out", type=Path, help="RAW dir to write (DESIGN.md §4), with gt/ and contact_sheet.png"
+        "out",
+        type=Path,
+        help="RAW dir to write (frames, camera, hand keypoints), with gt/ and contact_sheet.png",
     )
     parser.add_argument("--preset", choices=tuple(PRESETS), default="demo", help="size of the sequence")
     parser.add_argument(

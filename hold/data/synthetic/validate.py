@@ -36,7 +36,7 @@ def validate_raw(root: str | Path) -> int:
     """
     root = Path(root)
     if not root.is_dir():
-        raise RawError(f"{root}: not a directory (expected a RAW dir, DESIGN.md §4)")
+        raise RawError(f"{root}: not a directory (expected a RAW dir, see docs/formats.md, RAW dir)")
     frames_dir = root / "frames"
     if frames_dir.is_dir():
         T, size = _check_frames(frames_dir)
