@@ -108,9 +108,15 @@ def rotation_smoothness(R: Tensor, order: int) -> Tensor:
     return d.square().sum((1, 2)).mean() if len(d) else R.sum() * 0
 
 
-def spread(x: Tensor) -> Tensor:
-    """Mean squared deviation of per-frame values (n, ...) from their mean: 0 when all frames agree."""
-    return (x - x.mean(0)).square().reshape(len(x), -1).sum(-1).mean()
+def spread(x: Tensor, fixed: int = 0) -> Tensor:
+    """Mean squared deviation of per-frame values (n, ...) from their mean: 0 when all frames agree.
+
+    With ``fixed`` > 0 the first ``fixed`` rows are already decided (context frames of an earlier chunk):
+    the other rows deviate from their mean instead, so that a chunk cannot shift the value it continues.
+    """
+    centre = x[:fixed].mean(0) if fixed else x.mean(0)
+    rows = x[fixed:]
+    return (rows - centre).square().reshape(len(rows), -1).sum(-1).mean()
 
 
 def squared_deviation(x: Tensor, x0: Tensor) -> Tensor:

@@ -161,7 +161,10 @@ def _run_refinement(run: RunDir, cfg: HoldConfig, seq: Sequence) -> dict:
         out / RESIDUALS,
         {
             "summary": summary,
-            "object_scale": {"before": float(initial.object.scale), "after": float(params.object.scale)},
+            "object_scale": {
+                "before": float(initial.object.scale.detach()),
+                "after": float(params.object.scale.detach()),
+            },
             "per_frame": {"before": before.per_frame(), "after": after.per_frame()},
             "phases": progress.logs,
         },

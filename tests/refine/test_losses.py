@@ -77,6 +77,10 @@ def test_priors_and_keypoint_anchor():
     assert losses.squared_deviation(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 0.0])).item() == 4.0
     assert losses.spread(torch.ones(4, 3) * 7).item() == 0.0
     assert losses.spread(torch.tensor([[0.0], [2.0]])).item() == pytest.approx(1.0)
+    # a chunk that shifts away from its context frames as a whole pays for it; without them it would not
+    chunk = torch.tensor([[0.0], [0.0], [3.0], [3.0], [3.0]])
+    assert losses.spread(chunk[2:]).item() == 0.0
+    assert losses.spread(chunk, fixed=2).item() == pytest.approx(9.0)
     uv = torch.zeros(2, 21, 2)
     assert losses.keypoint_anchor(uv + torch.tensor([3.0, 4.0]), uv).item() == pytest.approx(25.0)
 
