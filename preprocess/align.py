@@ -304,6 +304,8 @@ def run_align(
             "object.scale": np.float64(s),
         }
         arrays |= {f"{side}.transl": aligner.transl[side].numpy() for side in sides}
+        pts = aligner.object_points()  # per finger, the contact the report shows (SEQ/report.html)
+        arrays |= {f"{side}.contact_m": aligner.finger_distances(pts, side).numpy() for side in sides}
     write_npz(out / "align.npz", arrays)
     report["scale"] = s
     write_json(out / "align.json", report)

@@ -29,6 +29,9 @@ _EPILOG = """steps (each reads a dir and writes SEQ/work/<step>/, skipped when a
   align   hand translations, object scale and translations (align.phases=[h,o,ho])
   build   the SEQUENCE dir and SEQ/overlay.mp4 (formats: docs/formats.md)
 
+after the run (and when a step fails) SEQ/report.html and SEQ/report.json judge each step: verdicts,
+numbers, plots and what to do next (docs/formats.md).
+
 override any setting as key=value (e.g. frames.stride=2 sfm.max_num_features=8192); an unknown key
 is an error that lists the valid keys. The resolved config is saved as SEQ/work/config.yaml."""
 

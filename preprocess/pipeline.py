@@ -1,7 +1,8 @@
 """The preprocessing chain: RAW dir → ``SEQ/work/<step>/`` → SEQUENCE dir (DESIGN.md §1, §4).
 
 Each step reads earlier steps' dirs and writes its own, with ``done.json`` last; a finished step is
-skipped unless ``redo`` is set, so any step can be re-run alone (``--steps sfm --redo``).
+skipped unless ``redo`` is set, so any step can be re-run alone (``--steps sfm --redo``). At the end,
+and when a step fails, ``SEQ/report.html`` and ``report.json`` judge every step (``preprocess.report``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from preprocess import STEPS
 from preprocess.config import PreprocessConfig, resolve_device
 from preprocess.errors import PreprocessError
 from preprocess.frames import FramesInfo
+from preprocess.report import StepFailure, write_report_safely
 from preprocess.workdir import WORK_DIR, StepDir, require
 
 log = get_logger("preprocess")
@@ -198,11 +200,15 @@ def run_pipeline(
             torch.set_num_threads(cfg.torch_threads)
         try:
             summary = run_step(step, raw, seq, cfg)
+            seconds = time.perf_counter() - start
+            d.finish(step_config(step, cfg), summary, seconds)
+        except Exception as e:  # the report says which step failed and why; the error goes on unchanged
+            write_report_safely(seq, cfg, StepFailure.from_error(step, e))
+            raise
         finally:
             torch.set_num_threads(threads)
-        seconds = time.perf_counter() - start
-        d.finish(step_config(step, cfg), summary, seconds)
         log.info("%s: finished in %.1f s", step, seconds)
         result.ran[step] = seconds
         result.summaries[step] = summary
+    write_report_safely(seq, cfg)
     return result
