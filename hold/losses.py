@@ -42,6 +42,25 @@ def segmentation_nll(class_probs: Tensor, labels: Tensor, eps: float = 1e-6) -> 
     return -(picked.clamp_min(eps)).log().mean()
 
 
+def segmentation_squared(class_probs: Tensor, labels: Tensor) -> Tensor:
+    """Squared error between the rendered class distribution and the one-hot label (HOLD's released
+    ``get_sem_loss``): summed over the classes, mean over the rays.
+
+    Unlike the negative log-likelihood, a ray's cost is bounded (at most 2), so confidently wrong rays,
+    e.g. at mask boundaries, do not dominate.
+
+    Args:
+        class_probs: (R, C) rendered distribution over (background, object, right, left); rows sum to 1.
+        labels: (R,) long mask labels (DESIGN.md §3); 255 (unknown) and labels ≥ C are ignored.
+    """
+    valid = (labels != LABEL_UNKNOWN) & (labels < class_probs.shape[1])
+    if not valid.any():
+        return class_probs.sum() * 0.0
+    probs = class_probs[valid]
+    one_hot = torch.nn.functional.one_hot(labels[valid], probs.shape[1]).to(probs.dtype)
+    return (probs - one_hot).square().sum(-1).mean()
+
+
 def eikonal(gradients: Tensor) -> Tensor:
     """Eikonal regulariser (IGR): (‖∇d‖ − 1)², mean over points. ``gradients``: (N, 3)."""
     return ((gradients.norm(dim=-1) - 1.0) ** 2).mean()

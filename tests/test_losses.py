@@ -26,6 +26,23 @@ def test_segmentation_nll_ignores_unknown_and_rewards_right_class():
     assert losses.segmentation_nll(probs, torch.tensor([255, 255, 255])).item() == 0.0
 
 
+def test_segmentation_squared_is_hold_squared_error_on_one_hot():
+    probs = torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.1, 0.1, 0.8, 0.0], [0.25] * 4])
+    labels = torch.tensor([0, 2, 255])
+    # HOLD's get_sem_loss: squared error to the one-hot label, summed over classes, mean over rays
+    row0 = 0.3**2 + 3 * 0.1**2
+    row1 = 0.1**2 + 0.1**2 + 0.2**2
+    assert losses.segmentation_squared(probs, labels).item() == pytest.approx((row0 + row1) / 2, rel=1e-5)
+    assert losses.segmentation_squared(probs, torch.tensor([1, 1, 255])) > losses.segmentation_squared(
+        probs, labels
+    )
+    assert losses.segmentation_squared(torch.eye(4), torch.arange(4)).item() == 0.0
+    # bounded: a confidently wrong ray costs 2, where the log-likelihood grows without bound
+    wrong = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    assert losses.segmentation_squared(wrong, torch.tensor([1])).item() == pytest.approx(2.0)
+    assert losses.segmentation_squared(probs, torch.tensor([255, 255, 255])).item() == 0.0
+
+
 def test_eikonal_zero_for_unit_gradients():
     g = torch.nn.functional.normalize(torch.randn(100, 3), dim=1)
     assert losses.eikonal(g).item() == pytest.approx(0.0, abs=1e-10)

@@ -188,6 +188,10 @@ class ColorNetworkConfig:
     """Feed the (canonical) point position."""
     use_normals: bool = True
     """Feed the surface normal (the SDF gradient)."""
+    normals_create_graph: bool = False
+    """Keep the second-order graph of the normals fed to the network, so that the RGB loss also shapes
+    the geometry through them (HOLD's released code does, in training). Ours: off, the normals are
+    an input only; the double backward through the SDF network is the costliest part of a step."""
     use_view_dirs: bool = True
     """Feed the encoded viewing direction."""
     view_encoding: EncodingConfig = field(default_factory=lambda: EncodingConfig(num_frequencies=4))

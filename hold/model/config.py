@@ -30,9 +30,17 @@ class HandNodeConfig:
     """That box is the sealed mesh's bounding box grown by this fraction of its size on each side."""
     prior_points_per_step: int = 2048
     """Prior-bank points evaluated per training step, for the SDF prior and the eikonal term."""
+    prior_clamp: float = 0.0
+    """Clamp both the predicted SDF and its target to ±this (metres) before the L1 of the SDF prior, so
+    that only the band near the surface is supervised (HOLD's released code: 0.01). 0 (ours): no clamp,
+    the prior also shapes the field away from the hand."""
+    prior_subdivisions: int = 0
+    """Loop subdivisions of the sealed hand mesh before the prior points and their targets are drawn
+    (HOLD's released code: 1, on MANO's mesh). 0 (ours): the mesh as the hand model gives it."""
 
     def __post_init__(self) -> None:
         at_least(self, 0, "sphere_margin", "sparsity_margin", "prior_near_surface_std", "prior_box_padding")
+        at_least(self, 0, "prior_clamp", "prior_subdivisions")
         at_least(self, 1, "prior_bank_size", "prior_points_per_step")
         fraction(self, "prior_uniform_fraction")
 

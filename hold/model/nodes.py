@@ -53,8 +53,8 @@ class NodeRays:
 class CanonicalTerms:
     """A node's field evaluated at canonical points drawn for the regularisers."""
 
-    sdf: Tensor  # (N,) metres
-    gradients: Tensor  # (N, 3) SDF gradients (eikonal)
+    sdf: Tensor  # (N,) metres (hand: clamped to ±prior_clamp when set, like target_sdf)
+    gradients: Tensor  # (N, 3) SDF gradients (eikonal), taken before any clamp
     target_sdf: Tensor | None = None  # (N,) prior SDF (hand: sealed hand-model mesh)
 
 
@@ -123,8 +123,11 @@ class HandNode(nn.Module):
         self.register_buffer("prior_sdf", target)
 
     def _prior_bank(self, verts: np.ndarray, faces: np.ndarray, seed: int) -> tuple[Tensor, Tensor]:
-        """Canonical points with their signed distance to the sealed hand mesh (HOLD L_prior targets)."""
+        """Canonical points with their signed distance to the sealed hand mesh (HOLD L_prior targets),
+        Loop-subdivided ``prior_subdivisions`` times first."""
         cfg = self.cfg
+        if cfg.prior_subdivisions:
+            verts, faces = trimesh.remesh.subdivide_loop(verts, faces, iterations=cfg.prior_subdivisions)
         rng = np.random.default_rng(seed)
         n_uniform = int(cfg.prior_bank_size * cfg.prior_uniform_fraction)
         n_surface = cfg.prior_bank_size - n_uniform
@@ -159,7 +162,11 @@ class HandNode(nn.Module):
             0, self.prior_points.shape[0], (self.cfg.prior_points_per_step,), generator=generator
         ).to(self.prior_points.device)
         out = self.canonical_sdf_and_gradient(self.prior_points[idx], create_graph=torch.is_grad_enabled())
-        return CanonicalTerms(sdf=out.sdf[:, 0], target_sdf=self.prior_sdf[idx], gradients=out.gradient)
+        sdf, target = out.sdf[:, 0], self.prior_sdf[idx]
+        if self.cfg.prior_clamp > 0:  # HOLD clamps both sides before the L1
+            limit = self.cfg.prior_clamp
+            sdf, target = sdf.clamp(-limit, limit), target.clamp(-limit, limit)
+        return CanonicalTerms(sdf=sdf, target_sdf=target, gradients=out.gradient)
 
     def bounding_sphere(self, posed: HandOutput) -> tuple[Tensor, Tensor]:
         """Per-frame centre (n, 3) and radius (n,) of the posed mesh plus the margin."""
@@ -205,9 +212,9 @@ class HandNode(nn.Module):
         warp = self.deformer.to_canonical(points, posed)
         x_can = warp.points.reshape(-1, 3)
         if needs_normals(self.cfg.color):
-            # Normals only feed the colour network and normal maps: no double backward (the costliest
-            # part of a step); the eikonal term uses ``canonical_terms`` instead.
-            out = self.canonical_sdf_and_gradient(x_can, create_graph=False)
+            # By default normals only feed the colour network and normal maps: no double backward (the
+            # costliest part of a step); the eikonal term uses ``canonical_terms`` instead.
+            out = self.canonical_sdf_and_gradient(x_can, create_graph=self.cfg.color.normals_create_graph)
         else:
             sdf_out = self.sdf_net(self._normalise(x_can))
             out = SDFGradientOutput(sdf_out.sdf * self.radius, sdf_out.feature, torch.zeros_like(x_can))
@@ -322,8 +329,8 @@ class ObjectNode(nn.Module):
         S = z.shape[1]
         points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
         x_can = ((points - t[:, None]) @ R / s).reshape(-1, 3)
-        if needs_normals(self.cfg.color):  # normals only, as for the hand
-            out = self.sdf_net.sdf_and_gradient(x_can, create_graph=False)
+        if needs_normals(self.cfg.color):  # as for the hand
+            out = self.sdf_net.sdf_and_gradient(x_can, create_graph=self.cfg.color.normals_create_graph)
         else:
             out = SDFGradientOutput(*self.sdf_net(x_can), torch.zeros_like(x_can))
         sdf = out.sdf[:, 0] * s

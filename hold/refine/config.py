@@ -9,6 +9,7 @@ from hold.refine.raster import SoftRasterConfig
 from hold.utils.checks import at_least
 
 ContactRegion = Literal["tips", "pads", "palm"]
+ContactPer = Literal["region", "vertex"]
 
 
 def _check(ok: bool, message: str) -> None:
@@ -97,10 +98,15 @@ class RefineConfig:
     contact_regions: tuple[ContactRegion, ...] = ("tips",)
     """Hand regions that should touch the object (``hand.contact_*`` define them): each finger's tip
     (and pad) region is one contact region, the palm another."""
+    contact_per: ContactPer = "region"
+    """What the contact term averages. ``region`` (ours): the gap of each contact region is that of
+    its vertex nearest the object, so a fingertip touching anywhere is in contact and a region is not
+    pressed flat onto the surface. ``vertex``: every contact vertex's own gap (HOLD Eq. 16; released
+    ``code/src/fitting/loss.py``: the mean over all contact vertices)."""
     contact_robust_distance: float = 0.03
-    """Scale (metres) of the robust contact penalty: a region this far from the object costs half of
-    what a far one does; every region is pulled, far ones gently (a lifted finger does not drag the
-    object). 0: plain squared gaps (HOLD Eq. 16)."""
+    """Scale (metres) of the robust contact penalty (ours): a region this far from the object costs
+    half of what a far one does; every region is pulled, far ones gently (a lifted finger does not drag
+    the object). 0: plain squared gaps (HOLD Eq. 16)."""
     length_unit: float = 0.01
     """Metres per unit of the metric residuals (see ``RefineLossConfig``)."""
     raster_size: int = 128

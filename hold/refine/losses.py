@@ -52,11 +52,27 @@ def region_gaps(distances: Tensor, regions: list[Tensor]) -> Tensor:
     return torch.stack([distances[:, ids].min(-1).values for ids in regions], -1)
 
 
-def contact(gaps: Tensor, robust_distance: float = 0.0) -> Tensor:
-    """Contact term (HOLD §3.4 Eq. 16, L_contact): mean squared gap of the contact regions.
+def contact_gaps(distances: Tensor, regions: list[Tensor], per: str) -> Tensor:
+    """The gaps the contact term averages.
 
     Args:
-        gaps: (B, R) distance of each contact region to the object.
+        distances: (B, V) distance of each contact vertex to the object.
+        regions: R id tensors into the V vertices.
+        per: ``"region"``: each region's smallest distance, (B, R); ``"vertex"``: every vertex's own
+            distance, (B, V) (HOLD Eq. 16).
+    """
+    if per == "vertex":
+        return distances
+    if per == "region":
+        return region_gaps(distances, regions)
+    raise ValueError(f"per: expected 'region' or 'vertex', found {per!r}")
+
+
+def contact(gaps: Tensor, robust_distance: float = 0.0) -> Tensor:
+    """Contact term (HOLD §3.4 Eq. 16, L_contact): mean squared gap of the contact regions or vertices.
+
+    Args:
+        gaps: (B, R) distance of each contact region (or vertex, see ``contact_gaps``) to the object.
         robust_distance: 0: plain squared gaps (HOLD). Else Geman-McClure with this scale,
             ``σ² g² / (g² + σ²)``: ≈ g² in contact, and a region far off (a lifted finger) costs at most
             σ² but is still pulled (no gate that switches the term off when hand and object start apart).

@@ -148,7 +148,7 @@ class RefineProblem:
             for region in geo.contact_regions:
                 local.append(torch.arange(start, start + len(region), device=ids.device))
                 start += len(region)
-            gaps = losses.region_gaps(dist, local)
+            gaps = losses.contact_gaps(dist, local, cfg.contact_per)
             parts["contact"].append(losses.contact(gaps, cfg.contact_robust_distance / u))
             # Hand vertices inside the object: the object's canonical SDF grid, scaled to metres.
             sdf_h = self.obj.sdf(posed.to_object_frame(hand.vertices)) * posed.s / u

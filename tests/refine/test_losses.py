@@ -50,6 +50,18 @@ def test_contact_uses_each_regions_closest_vertex_and_pulls_far_regions_gently()
     assert 0 < far.grad.item() < 6.0
 
 
+def test_contact_per_vertex_is_holds_mean_over_every_contact_vertex():
+    dist = torch.tensor([[0.5, 0.2, 3.0, 4.0]])
+    regions = [torch.tensor([0, 1]), torch.tensor([2, 3])]
+    assert torch.equal(losses.contact_gaps(dist, regions, "region"), losses.region_gaps(dist, regions))
+    gaps = losses.contact_gaps(dist, regions, "vertex")
+    assert torch.equal(gaps, dist)
+    # HOLD Eq. 16 / code/src/fitting/loss.py: mean squared distance of every contact vertex
+    assert losses.contact(gaps).item() == pytest.approx((0.25 + 0.04 + 9.0 + 16.0) / 4)
+    with pytest.raises(ValueError, match="per"):
+        losses.contact_gaps(dist, regions, "finger")
+
+
 def test_penetration_counts_only_points_inside():
     sdf = torch.tensor([[0.5, -0.1, -0.2], [1.0, 2.0, float("inf")]])
     assert losses.penetration(sdf).item() == pytest.approx((0.01 + 0.04) / 2)

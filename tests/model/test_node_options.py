@@ -1,0 +1,79 @@
+"""Opt-in node behaviours of HOLD's released code: the hand prior's clamp and subdivided mesh, and
+normals that keep their second-order graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from hold.fields.config import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
+from hold.geometry.mesh import signed_distance
+from hold.hand import HandConfig, build_hand_model
+from hold.model.config import HandNodeConfig, ObjectNodeConfig
+from hold.model.nodes import HandNode, NodeRays, ObjectNode
+from hold.render.config import BoundedSamplerConfig, DensityConfig
+from hold.render.samplers import BoundedSampler
+
+SMALL_SDF = SDFNetworkConfig(
+    encoding=EncodingConfig(num_frequencies=2), hidden_dim=16, num_layers=2, skip_layers=(), feature_dim=8
+)
+SMALL_COLOR = ColorNetworkConfig(hidden_dim=16, num_layers=1, weight_norm=False)
+
+
+@pytest.fixture(scope="module")
+def hand_model():
+    return build_hand_model(HandConfig(), "right")
+
+
+def hand_node(hand_model, **options) -> HandNode:
+    cfg = HandNodeConfig(
+        sdf=SMALL_SDF, color=SMALL_COLOR, prior_bank_size=400, prior_points_per_step=200, **options
+    )
+    betas = torch.zeros(hand_model.num_betas)
+    return HandNode(cfg, HandConfig(), DensityConfig(beta_init=0.004), hand_model, betas)
+
+
+def test_prior_clamp_bounds_both_sides_and_leaves_the_gradients(hand_model):
+    plain = hand_node(hand_model)
+    clamped = hand_node(hand_model, prior_clamp=0.01)
+    clamped.load_state_dict(plain.state_dict())
+    a = plain.canonical_terms(torch.Generator().manual_seed(0))
+    b = clamped.canonical_terms(torch.Generator().manual_seed(0))
+    assert a.target_sdf.abs().max() > 0.01  # the bank reaches beyond the band
+    assert torch.equal(b.target_sdf, a.target_sdf.clamp(-0.01, 0.01))
+    assert torch.equal(b.sdf, a.sdf.clamp(-0.01, 0.01))
+    assert torch.equal(b.gradients, a.gradients)  # the eikonal term sees the unclamped field
+
+
+def test_prior_targets_are_distances_to_the_loop_subdivided_mesh(hand_model):
+    node = hand_node(hand_model, prior_subdivisions=1)
+    verts, faces = hand_model.sealed_canonical_mesh(torch.zeros(hand_model.num_betas))
+    v, f = trimesh.remesh.subdivide_loop(verts.numpy(), faces.numpy(), iterations=1)
+    assert len(f) == 4 * len(faces)
+    points = node.prior_points.numpy()
+    expected = signed_distance(points, v, f)
+    assert np.allclose(node.prior_sdf.numpy(), expected, atol=1e-6)
+    plain = signed_distance(points, verts.numpy(), faces.numpy())
+    assert not np.allclose(expected, plain, atol=1e-6)  # the subdivision moved the surface
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_normals_keep_their_graph_only_when_asked(create_graph):
+    color = ColorNetworkConfig(
+        hidden_dim=16, num_layers=1, weight_norm=False, latent_dim=4, normals_create_graph=create_graph
+    )
+    node = ObjectNode(
+        ObjectNodeConfig(sdf=SMALL_SDF, color=color), DensityConfig(0.004), 1, torch.randn(20, 3)
+    )
+    directions = torch.nn.functional.normalize(torch.tensor([[0.0, 0.0, 1.0], [0.01, 0.0, 1.0]]), dim=-1)
+    rays = NodeRays(frames=torch.tensor([0]), origins=torch.zeros(2, 3), directions=directions)
+    pose = (torch.eye(3)[None], torch.tensor([[0.0, 0.0, 0.5]]), torch.tensor(0.1))
+    sampler = BoundedSampler(BoundedSamplerConfig(num_coarse=8, num_fine=4))
+    samples = node.render_samples(rays, pose, sampler, False, None).samples
+    params = [p for p in node.sdf_net.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(samples.normal.sum(), params, allow_unused=True) if create_graph else ()
+    # Without the graph the normals are a constant input: the RGB loss cannot move the geometry through them.
+    assert samples.normal.requires_grad == create_graph
+    assert not create_graph or any(g is not None and g.abs().sum() > 0 for g in grads)
