@@ -21,9 +21,9 @@ from hold.export.meshes import ExportError
 from hold.refine.stage import RefinementError
 from hold.run import RunDir, RunDirError
 from hold.stages import StageNotAvailableError, run_stages
-from hold.system import NonFiniteLossError
+from hold.system import TrainingStoppedError
 from hold.utils.io import describe_os_error
-from hold.utils.logging import setup_logging
+from hold.utils.logging import setup_logging, write_run_summary
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -34,7 +34,7 @@ _USER_ERRORS = (
     RunDirError,
     FileNotFoundError,
     StageNotAvailableError,
-    NonFiniteLossError,
+    TrainingStoppedError,
     RefinementError,
 )
 
@@ -159,6 +159,7 @@ def eval_main(argv: list[str] | None = None) -> int:
     except ExportError as e:
         print(f"hold-eval: error: {e}", file=sys.stderr)
         return EXIT_FAILURE
+    write_run_summary(RunDir(args.run).logs, cfg, {"metrics": metrics})
     print(f"hold-eval: {summary_line(metrics)}")
     print(f"hold-eval: wrote {path}")
     return 0

@@ -26,6 +26,7 @@ from hold.model.config import ModelConfig
 from hold.refine.config import RefineConfig
 from hold.render.config import RenderConfig
 from hold.system_config import LossConfig, OptimConfig, TrainConfig
+from hold.utils.checks import at_least
 from hold.utils.io import write_text
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -45,6 +46,13 @@ class LoggingConfig:
     """Interval, in optimisation steps, between scalar log rows (CSV and W&B)."""
     console_level: Literal["debug", "info", "warning"] = "info"
     """Verbosity of the console; the log file in the run dir always records ``info`` and above."""
+    mesh_faces: int = 5000
+    """Faces of the object mesh logged at each re-meshing (``train.mesh_every``: a .glb under
+    ``logs/meshes/`` and a W&B 3D object), decimated to at most this many; 0 logs no meshes."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 0, "mesh_faces")
+        at_least(self, 1, "log_every_steps")
 
 
 @dataclass

@@ -23,6 +23,10 @@ import hold
 from hold.config import HoldConfig, config_to_dict, from_dict, read_yaml_mapping, save_config
 from hold.utils.io import write_json
 
+RESUMABLE_KEYS = ("train.surface_check_step", "train.loss_explosion_factor")
+"""Config keys a resumed run may change (guards that stop a stage, not settings that shape its result);
+the new values are saved into config.yaml."""
+
 
 class RunDirError(ValueError):
     """A RUN dir that cannot be created, resumed or read."""
@@ -33,6 +37,8 @@ class RunDir:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self.changed_on_resume: list[str] = []
+        """The ``RESUMABLE_KEYS`` that ``create`` found changed (``key: old → new``)."""
 
     @property
     def config_path(self) -> Path:
@@ -58,17 +64,22 @@ class RunDir:
         """Create a run dir, or reopen it to resume when it already holds the same config.
 
         Raises:
-            RunDirError: the dir holds a run with a different config (resuming it would mix settings).
+            RunDirError: the dir holds a run with a different config (resuming it would mix settings);
+                only the ``RESUMABLE_KEYS`` may change.
         """
         run = cls(root)
         if run.config_path.is_file():
             old = run.load_config()
             diff = _dict_diff(config_to_dict(old), config_to_dict(cfg))
-            if diff:
+            fixed = [d for d in diff if not d.startswith(tuple(f"{k}:" for k in RESUMABLE_KEYS))]
+            if fixed:
                 raise RunDirError(
                     f"{run.config_path}: this run dir holds a run with a different config "
-                    f"({'; '.join(diff[:5])}); use a new --out dir, or the same config to resume"
+                    f"({'; '.join(fixed[:5])}); use a new --out dir, or the same config to resume"
                 )
+            if diff:
+                save_config(cfg, run.config_path)
+            run.changed_on_resume = diff
             return run
         run.logs.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run.config_path)

@@ -8,29 +8,66 @@ Stage 3 re-initialises the networks and latent codes and trains on stage 2's ref
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks.progress.tqdm_progress import convert_inf
 
 from hold.config import HoldConfig
 from hold.data.sequence import Sequence, read_sequence
+from hold.diagnosis import REPORT_NAME
 from hold.geometry.mesh import EmptySurfaceError
 from hold.refine.stage import REFINED_POSES, run_refinement, with_refined_poses
 from hold.run import RunDir, RunDirError
 from hold.system import HoldSystem
 from hold.utils.io import atomic_open
-from hold.utils.logging import RunLogger, get_logger, setup_logging
+from hold.utils.logging import RunLogger, get_logger, setup_logging, write_run_summary
 
 log = get_logger("train")
 
 STAGE_NAMES = {1: "pretrain", 2: "pose refinement", 3: "retrain"}
 
 
+PROGRESS_UPDATES = 20
+"""Updates of a stage's progress bar when the console is not a terminal (a log file)."""
+
+
 class StageNotAvailableError(RuntimeError):
     """A stage that this version of hold cannot run (kept for callers; every stage runs now)."""
+
+
+class StageProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bar named after the stage (``stage 1 (pretrain)``, not ``Epoch 0``), with its ETA;
+    in a log file it updates ``PROGRESS_UPDATES`` times per stage instead of every step."""
+
+    def __init__(self, stage: int, steps: int):
+        super().__init__(refresh_rate=1 if sys.stderr.isatty() else max(1, steps // PROGRESS_UPDATES))
+        self.label = f"stage {stage} ({STAGE_NAMES[stage]})"
+
+    @property
+    def train_description(self) -> str:
+        return self.label
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args) -> None:  # as Lightning's, without "Epoch 0"
+        bar = self.train_progress_bar
+        bar.reset(total=convert_inf(self.total_train_batches))
+        bar.initial = 0
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if self._train_progress_bar is not None:  # clear it now, not at exit after the error line
+            self._train_progress_bar.close()
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
 
 
 def run_stages(sequence_dir: Path, run_dir: Path, cfg: HoldConfig, stages: list[int]) -> RunDir:
@@ -51,19 +88,41 @@ def run_stages(sequence_dir: Path, run_dir: Path, cfg: HoldConfig, stages: list[
     run = RunDir.create(run_dir, cfg, sequence_dir)
     setup_logging(run.logs / "hold.log", cfg.logging.console_level)
     log.info("run dir: %s (config: %s)", run.root, run.config_path)
-    for stage in stages:
-        if stage in run.completed_stages():
-            log.info("stage %d (%s) already finished: skipped", stage, STAGE_NAMES[stage])
-            continue
-        if stage == 2:
-            log.info("stage 2 (%s): outputs in %s", STAGE_NAMES[2], run.stage_dir(2))
-            info = run_refinement(run, cfg, seq)
-        elif stage == 1:
-            info = train_stage(run, cfg, seq, 1, cfg.train.stage1_steps)
-        else:
-            info = train_stage(run, cfg, stage3_sequence(run, seq), 3, cfg.train.stage3_steps)
-        run.mark_stage_done(stage, info)
+    if run.changed_on_resume:
+        log.info("resuming with %s (saved in %s)", "; ".join(run.changed_on_resume), run.config_path)
+    try:
+        for stage in stages:
+            if stage in run.completed_stages():
+                log.info("stage %d (%s) already finished: skipped", stage, STAGE_NAMES[stage])
+                continue
+            if stage == 2:
+                log.info("stage 2 (%s): outputs in %s", STAGE_NAMES[2], run.stage_dir(2))
+                info = run_refinement(run, cfg, seq)
+            elif stage == 1:
+                info = train_stage(run, cfg, seq, 1, cfg.train.stage1_steps)
+            else:
+                info = train_stage(run, cfg, stage3_sequence(run, seq), 3, cfg.train.stage3_steps)
+            run.mark_stage_done(stage, info)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:
+        with contextlib.suppress(OSError):  # a full disk or a read-only dir: the original error is the news
+            summarise_run(
+                run, cfg, sequence_dir, stopped=str(e).splitlines()[0] if str(e) else type(e).__name__
+            )
+        raise
+    summarise_run(run, cfg, sequence_dir)
     return run
+
+
+def summarise_run(run: RunDir, cfg: HoldConfig, sequence_dir: Path, stopped: str | None = None) -> None:
+    """The run's summary (logs/summary.json and its W&B summary run): stage timings from state.json,
+    whether it stopped and why, and the preprocessing report attached."""
+    stages = run.state()["completed_stages"]
+    timings = {f"stage{k}_s": v["seconds"] for k, v in sorted(stages.items()) if "seconds" in v}
+    timings["train_s"] = round(sum(timings.values()), 1)
+    updates = {"completed_stages": ",".join(sorted(stages)), "timings": timings, "stopped": stopped or ""}
+    write_run_summary(run.logs, cfg, updates, report=Path(sequence_dir) / REPORT_NAME)
 
 
 def stage3_sequence(run: RunDir, seq: Sequence) -> Sequence:
@@ -120,7 +179,7 @@ def train_stage(run: RunDir, cfg: HoldConfig, seq: Sequence, stage: int, steps: 
     )
     pl.seed_everything(cfg.seed + stage, verbose=False)
     run_logger = RunLogger(run.logs, cfg, f"stage{stage}")
-    system = HoldSystem(cfg, seq, run_logger, steps)
+    system = HoldSystem(cfg, seq, run_logger, steps, stage=stage)
     trainer = pl.Trainer(
         max_steps=steps,
         accelerator="auto",
@@ -134,7 +193,8 @@ def train_stage(run: RunDir, cfg: HoldConfig, seq: Sequence, stage: int, steps: 
                 save_last=True,
                 save_top_k=1,
                 monitor=None,
-            )
+            ),
+            StageProgressBar(stage, steps),
         ],
         gradient_clip_val=cfg.optim.grad_clip or None,
         enable_model_summary=False,
@@ -144,13 +204,14 @@ def train_stage(run: RunDir, cfg: HoldConfig, seq: Sequence, stage: int, steps: 
     start = time.perf_counter()
     try:
         trainer.fit(system, ckpt_path=last)
+        seconds = time.perf_counter() - start
+        run_logger.set_summary({"seconds": round(seconds, 1), "steps": trainer.global_step})
     except SystemExit:
         if trainer.interrupted:  # Lightning turns Ctrl-C into exit(1): keep it an interrupt (exit 130)
             raise KeyboardInterrupt from None
         raise
     finally:
         run_logger.finish()
-    seconds = time.perf_counter() - start
     if trainer.global_step < steps:
         raise KeyboardInterrupt  # fit returned early (interrupt): leave the stage unfinished to resume
     with atomic_open(stage_dir / "model.pt", "wb") as f:

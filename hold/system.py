@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
@@ -20,7 +21,8 @@ from hold import losses
 from hold.config import HoldConfig
 from hold.data.rays import RayBatch, SequenceRays
 from hold.data.sequence import Sequence
-from hold.geometry.mesh import EmptySurfaceError, extract_mesh
+from hold.diagnosis import Diagnosis, diagnose_hand, diagnose_object, explain
+from hold.geometry.mesh import EmptySurfaceError, extract_mesh, require_surface, sdf_grid
 from hold.model import HoldNet, HoldOutput
 from hold.utils.logging import RunLogger, get_logger
 from hold.utils.schedule import ramp
@@ -29,7 +31,16 @@ from hold.utils.visualize import render_panel
 log = get_logger("train")
 
 
-class NonFiniteLossError(RuntimeError):
+MAX_DIAGNOSIS_POINTS = 2000
+"""Canonical object points posed per frame when diagnosing a stopped stage (a strided subset)."""
+
+
+class TrainingStoppedError(RuntimeError):
+    """A guard stopped a training stage (no surface at ``train.surface_check_step``, an exploding or
+    non-finite loss); the message names the likely cause, and the checkpoints are kept."""
+
+
+class NonFiniteLossError(TrainingStoppedError):
     """Training produced NaN/Inf; the last checkpoint written before it is kept."""
 
 
@@ -55,9 +66,12 @@ class HoldSystem(pl.LightningModule):
         seq: the training sequence (poses are the initial values of the per-frame tables).
         run_logger: where scalars and image panels go (CSV, W&B, disk); None logs nowhere.
         max_steps: steps of this stage (sets the progress bar and the schedule's end).
+        stage: the stage this system trains (1 or 3), for messages.
     """
 
-    def __init__(self, cfg: HoldConfig, seq: Sequence, run_logger: RunLogger | None, max_steps: int):
+    def __init__(
+        self, cfg: HoldConfig, seq: Sequence, run_logger: RunLogger | None, max_steps: int, stage: int = 1
+    ):
         super().__init__()
         self.cfg = cfg
         self.seq = seq
@@ -69,6 +83,10 @@ class HoldSystem(pl.LightningModule):
         self.rays = SequenceRays(seq, cfg.rays)
         self.run_logger = run_logger
         self.max_steps = max_steps
+        self.stage = stage
+        self._loss_floor: float | None = None  # lowest total loss so far, for the explosion guard
+        self._surface_checked = False  # train.surface_check_step has been checked in this process
+        self._last_mesh: tuple[int, EmptySurfaceError | None] = (-1, None)  # step, error of the last meshing
 
     # ------------------------------------------------------------------------------------ training
     def train_dataloader(self) -> torch.utils.data.DataLoader:
@@ -116,12 +134,7 @@ class HoldSystem(pl.LightningModule):
         batch = self.rays.sample(generator).to(self.device)
         out = self.model(batch, self.model_generator(generator))
         loss = self.compute_losses(batch, out, step, generator)
-        if not torch.isfinite(loss.total):
-            bad = [k for k, v in loss.terms.items() if not torch.isfinite(v)]
-            raise NonFiniteLossError(
-                f"non-finite loss at step {step} (terms: {', '.join(bad) or 'total'}); training stopped, "
-                "the last checkpoint written before this step is kept"
-            )
+        self.guard_loss(loss, step)
         psnr = losses.psnr(out.render.rgb.detach(), batch.rgb)
         self.log("loss", loss.total.detach(), prog_bar=True)
         self.log("psnr", psnr, prog_bar=True)
@@ -140,6 +153,14 @@ class HoldSystem(pl.LightningModule):
             self.update_object_mesh()
         if self.run_logger is not None and tc.image_every and step % tc.image_every == 0:
             self.log_panel(step)
+        if (
+            self.stage == 1
+            and tc.surface_check_step
+            and not self._surface_checked
+            and step >= tc.surface_check_step
+        ):
+            self._surface_checked = True  # at the check step, or at the first step of a run resumed past it
+            self.check_surfaces(step)
 
     def configure_optimizers(self) -> dict:
         o = self.cfg.optim
@@ -177,12 +198,146 @@ class HoldSystem(pl.LightningModule):
         return extract_mesh(lambda x: sdf(x.to(device)), (-bound, bound), resolution)
 
     def update_object_mesh(self) -> None:
+        """Re-mesh the object (train.mesh_every): the sparsity term's vertices, and a 3D view in the logs."""
+        step = self.global_step
         try:
             mesh = self.extract_object_mesh(self.cfg.train.mesh_resolution)
         except EmptySurfaceError as e:
-            log.warning("object mesh not updated at step %d: %s", self.global_step, e)
+            log.warning("object mesh not updated at step %d: %s", step, e)
+            self._last_mesh = (step, e)
             return
+        self._last_mesh = (step, None)
         self.model.object.set_mesh_vertices(torch.as_tensor(np.asarray(mesh.vertices), dtype=torch.float32))
+        if self.run_logger is not None:
+            self.run_logger.log_mesh(step, "object_mesh", mesh)
+
+    # ------------------------------------------------------------------------------------- guards
+    def guard_loss(self, loss: LossTerms, step: int) -> None:
+        """Stop on a non-finite loss, or one above ``train.loss_explosion_factor`` × its lowest value."""
+        if not torch.isfinite(loss.total):
+            bad = [k for k, v in loss.terms.items() if not torch.isfinite(v)]
+            raise NonFiniteLossError(
+                self.explain_stop(
+                    f"stage {self.stage} stopped: non-finite loss at step {step} (terms: {', '.join(bad) or 'total'})",
+                    self.diagnose(sides=list(self.model.hands)),
+                    self._divergence_hint(),
+                    "The last checkpoint written before this step is kept",
+                )
+            )
+        total, factor, floor = (
+            float(loss.total.detach()),
+            self.cfg.train.loss_explosion_factor,
+            self._loss_floor,
+        )
+        if factor and floor is not None and total > factor * floor:
+            largest = max(loss.terms, key=lambda k: loss.weights[k] * float(loss.terms[k].detach()))
+            raise TrainingStoppedError(
+                self.explain_stop(
+                    f"stage {self.stage} stopped: the loss exploded at step {step} to {total:.3g}, more than "
+                    f"train.loss_explosion_factor={factor:g} times its lowest value so far ({floor:.3g}; "
+                    f"largest weighted term: {largest})",
+                    self.diagnose(sides=list(self.model.hands)),
+                    self._divergence_hint(),
+                    "The last checkpoint written before this step is kept; add train.loss_explosion_factor=0 "
+                    "to the same command to go on without this guard",
+                )
+            )
+        self._loss_floor = total if floor is None else min(floor, total)
+
+    def _divergence_hint(self) -> str:
+        o = self.cfg.optim
+        return (
+            f"the optimisation diverged; try a lower optim.lr (now {o.lr:g}) or optim.grad_clip "
+            f"(now {o.grad_clip:g}) in a new run dir"
+        )
+
+    @torch.no_grad()
+    def hand_surface_error(self, side: str, resolution: int) -> EmptySurfaceError | None:
+        """Whether the hand SDF has a zero level set in the box around its canonical hand-model mesh."""
+        node = self.model.hands[side]
+        half = float(node.radius) + node.cfg.sphere_margin
+        bounds = (-half, half)
+        grid = sdf_grid(lambda x: node.canonical_sdf(x.to(self.device) + node.centre), bounds, resolution)
+        try:
+            require_surface(grid, bounds)
+        except EmptySurfaceError as e:
+            return e
+        return None
+
+    def check_surfaces(self, step: int) -> None:
+        """``train.surface_check_step``: stop with the likely cause when the object or a hand has no surface."""
+        resolution = self.cfg.train.mesh_resolution
+        errors: dict[str, EmptySurfaceError] = {}
+        meshed_at, error = self._last_mesh
+        if meshed_at != step:
+            try:
+                self.extract_object_mesh(resolution)
+                error = None
+            except EmptySurfaceError as e:
+                error = e
+        if error is not None:
+            errors["the object"] = error
+        hands = {side: self.hand_surface_error(side, resolution) for side in self.model.hands}
+        sides = [side for side, e in hands.items() if e is not None]
+        errors |= {f"the {side} hand": hands[side] for side in sides}
+        if not errors:
+            log.info("stage %d: surfaces present at step %d (train.surface_check_step)", self.stage, step)
+            return
+        ckpt_dir = self.save_stop_checkpoint(step)
+        what = " and ".join(errors)
+        raise TrainingStoppedError(
+            self.explain_stop(
+                f"stage {self.stage} stopped at step {step} (train.surface_check_step): {what} "
+                f"{'has' if len(errors) == 1 else 'have'} no surface ({'; '.join(map(str, errors.values()))})",
+                self.diagnose(include_object="the object" in errors, sides=sides),
+                "the SDF emptied although they agree (thin or small objects, poses a few degrees off and "
+                f"noisy masks can do this); the renders of the first steps are in {self._images_dir()}",
+                f"Checkpoints are kept{f' in {ckpt_dir}' if ckpt_dir else ''}: re-running the same command "
+                "resumes and checks again; add train.surface_check_step=0 to it to go on without the check",
+            )
+        )
+
+    def _images_dir(self) -> str:
+        if self.run_logger is None:
+            return "RUN/logs/images"
+        return str(self.run_logger.logs_dir / "images" / self.run_logger.stage)
+
+    def save_stop_checkpoint(self, step: int) -> Path | None:
+        """Write ``last.ckpt`` at ``step`` unless the checkpoint callback just did; returns the folder."""
+        callback = self.trainer.checkpoint_callback if self._trainer is not None else None
+        if callback is None or callback.dirpath is None:
+            return None
+        folder = Path(callback.dirpath)
+        if step % self.cfg.train.checkpoint_every:
+            self.trainer.save_checkpoint(folder / "last.ckpt")
+        return folder
+
+    def explain_stop(self, headline: str, diagnosis: Diagnosis, fallback: str, after: str) -> str:
+        return explain(headline, diagnosis, fallback, self.seq.root, after)
+
+    @torch.no_grad()
+    def diagnose(self, include_object: bool = True, sides: list[str] | None = None) -> Diagnosis:
+        """The numbers behind the likely causes of a stopped stage (``hold.diagnosis``), on the CPU."""
+        masks, K = self.rays.masks, self.rays.K
+        frames = torch.as_tensor(self.rays.frames, device=self.device)
+        out = Diagnosis()
+        if include_object:
+            obj, oc = self.model.params.object, self.cfg.model.object
+            points = torch.as_tensor(self.seq.object.points, dtype=torch.float32, device=self.device)
+            points = points[:: max(1, -(-len(points) // MAX_DIAGNOSIS_POINTS))]
+            _, t, s = obj(frames)
+            scale = float(s)
+            note = (
+                f"model.object.sphere_radius {oc.sphere_radius:g} + sphere_margin {oc.sphere_margin:g} "
+                f"canonical units at the object scale {scale * 1e3:.0f} mm"
+            )
+            radius = scale * (oc.sphere_radius + oc.sphere_margin)
+            posed = obj.to_camera(points, frames).float().cpu()
+            out.extend(diagnose_object(masks, K, posed, t.float().cpu(), radius, note))
+        for side in sides or []:
+            vertices = self.model.posed_hand(side, frames).vertices.float().cpu()
+            out.extend(diagnose_hand(side, masks, K, vertices))
+        return out
 
     @torch.no_grad()
     def render_frame(self, index: int, stride: int) -> dict[str, np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hold.utils.checks import at_least
+from hold.utils.checks import at_least, zero_or_above
 
 
 @dataclass
@@ -78,8 +78,19 @@ class TrainConfig:
     """Marching-cubes grid resolution of those extractions."""
     final_mesh_resolution: int = 128
     """Marching-cubes resolution of the object mesh saved at the end of a stage."""
+    surface_check_step: int = 40
+    """Step of stage 1 at which the object and hand SDFs must have a surface (marching cubes at
+    ``mesh_resolution``); without one the stage stops with the likely cause (empty masks, poses far from
+    the masks, the object outside its bounding sphere). A run resumed past this step checks at its first
+    step. 0 disables the check; a step beyond stage 1's steps never comes. Stage 3 is not checked: its
+    object can lose its surface early and find it again (suite v1, marker clip)."""
+    loss_explosion_factor: float = 100.0
+    """Stages 1 and 3 stop when the total loss exceeds this factor times its lowest value so far in
+    the stage (in this process: a resumed run starts a new reference; healthy suite runs stay within
+    5×); non-finite losses always stop them. 0 disables."""
 
     def __post_init__(self) -> None:
         at_least(self, 1, "stage1_steps", "stage3_steps", "checkpoint_every", "image_stride", "render_chunk")
-        at_least(self, 0, "image_every", "mesh_every")
+        at_least(self, 0, "image_every", "mesh_every", "surface_check_step")
         at_least(self, 8, "mesh_resolution", "final_mesh_resolution")
+        zero_or_above(self, 1.0, "loss_explosion_factor")

@@ -258,6 +258,20 @@ TRAIN_CASES = [
     ),
     Case("negative_steps", nothing, "train", lambda r: train(r, "train.stage1_steps=-1"), ("stage1_steps",)),
     Case("zero_rays", nothing, "train", lambda r: train(r, "rays.rays_per_frame=0"), ("rays_per_frame",)),
+    Case(
+        "surface_check_negative",
+        nothing,
+        "train",
+        lambda r: train(r, "train.surface_check_step=-1"),
+        ("surface_check_step",),
+    ),
+    Case(
+        "explosion_factor_below_one",
+        nothing,
+        "train",
+        lambda r: train(r, "train.loss_explosion_factor=0.5"),
+        ("loss_explosion_factor",),
+    ),
     Case("nan_lr", nothing, "train", lambda r: train(r, "optim.lr=.nan"), ("optim.lr",)),
     Case(
         "missing_preset",

@@ -36,12 +36,17 @@ def sdf_grid(
     return values.reshape(resolution, resolution, resolution).numpy()
 
 
-def marching_cubes(grid: np.ndarray, bounds: tuple[float, float], level: float = 0.0) -> trimesh.Trimesh:
-    """Zero level set of a grid made by ``sdf_grid``, in the grid's coordinates (outward normals)."""
+def require_surface(grid: np.ndarray, bounds: tuple[float, float], level: float = 0.0) -> None:
+    """Raise ``EmptySurfaceError`` unless the grid's values cross ``level`` (a surface to mesh)."""
     if not (grid.min() < level < grid.max()):
         raise EmptySurfaceError(
             f"SDF has no surface inside the box {bounds}: values range over [{grid.min():.4f}, {grid.max():.4f}]"
         )
+
+
+def marching_cubes(grid: np.ndarray, bounds: tuple[float, float], level: float = 0.0) -> trimesh.Trimesh:
+    """Zero level set of a grid made by ``sdf_grid``, in the grid's coordinates (outward normals)."""
+    require_surface(grid, bounds, level)
     lo, hi = bounds
     spacing = (hi - lo) / (grid.shape[0] - 1)
     verts, faces, _, _ = measure.marching_cubes(grid, level=level, spacing=(spacing,) * 3)

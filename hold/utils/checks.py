@@ -28,3 +28,11 @@ def positive(obj: Any, *names: str) -> None:
         value = getattr(obj, name)
         if not value > 0:
             raise ValueError(f"{name} must be > 0, found {value}")
+
+
+def zero_or_above(obj: Any, minimum: float, *names: str) -> None:
+    """Each named field of ``obj`` must be 0 (the feature is off) or > ``minimum``."""
+    for name in names:
+        value = getattr(obj, name)
+        if not (value == 0 or value > minimum):
+            raise ValueError(f"{name} must be 0 (off) or > {minimum:g}, found {value}")

@@ -1,31 +1,59 @@
 """One logging module for every stage: a human-readable log file, a CSV of scalars, and W&B.
 
 W&B runs offline inside the run dir unless an API key is configured (DESIGN.md §7); ``WANDB_MODE`` in
-the environment wins over ``auto`` so tests and CI can force ``disabled``.
+the environment wins over ``auto`` so tests and CI can force ``disabled``. Each stage is one W&B run
+(scalars, image panels, the object mesh at each re-meshing); a ``<name>-summary`` run per RUN dir
+carries the stage timings, the evaluation's metrics and the preprocessing report, with a copy in
+``logs/summary.json``.
+
+The console stays readable: Python warnings become one line each (``[hold.backend] …`` for our
+fallbacks; deprecation warnings go to the debug level), and Lightning's and W&B's banners are off.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import netrc
 import os
+import secrets
 import sys
 import time
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tqdm import tqdm
 
 from hold.config import HoldConfig, LoggingConfig, config_to_dict
-from hold.utils.io import write_png
+from hold.utils.external import BackendFallbackWarning
+from hold.utils.io import atomic_open, write_json, write_png
+
+if TYPE_CHECKING:
+    import trimesh
 
 LOGGER_NAME = "hold"
 _WANDB_HOST = "api.wandb.ai"
+SUMMARY_FILE = "summary.json"
+QUIET_LOGGERS = (
+    "pytorch_lightning.utilities.rank_zero",  # "GPU available", "TPU available", tips, the tensor-cores hint
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning_fabric.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "pytorch_lightning.accelerators.cuda",  # "LOCAL_RANK: 0 - CUDA_VISIBLE_DEVICES"
+    "lightning.pytorch.accelerators.cuda",
+)
+"""Third-party loggers whose info lines the console does without (their warnings still show)."""
+IGNORED_WARNINGS = (r"Checkpoint directory .* exists and is not empty",)
+"""Third-party warnings that say nothing here (Lightning's, on every resume into the same folder)."""
+_NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
 
 class _CurrentStderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is at emit time (pytest and tqdm swap it after set-up)."""
+    """Writes to whatever ``sys.stderr`` is at emit time (pytest and tqdm swap it after set-up), through
+    ``tqdm.write`` so that a line logged during a progress bar lands above it, not inside it."""
 
     @property
     def stream(self):  # type: ignore[override]
@@ -34,6 +62,12 @@ class _CurrentStderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value) -> None:
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
 
 
 def get_logger(name: str | None = None) -> logging.Logger:
@@ -60,7 +94,28 @@ def setup_logging(log_file: str | Path | None = None, console_level: str = "info
         file_handler.setFormatter(fmt)
         logger.addHandler(file_handler)
     logger.propagate = False
+    quiet_console()
     return logger
+
+
+def quiet_console() -> None:
+    """Warnings as one log line each (no source line), deprecations at debug level, no banners."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in IGNORED_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` replacement: one line through the ``hold`` logger (console and log file)."""
+    text = " ".join(str(message).split())
+    if issubclass(category, BackendFallbackWarning):
+        get_logger("backend").warning(text)
+    elif issubclass(category, _NOISE):
+        get_logger("warnings").debug("%s: %s (%s:%s)", category.__name__, text, Path(filename).name, lineno)
+    else:
+        get_logger("warnings").warning("%s: %s", category.__name__, text)
 
 
 def wandb_api_key_available() -> bool:
@@ -107,19 +162,12 @@ class RunLogger:
             self._csv.writerow(self.CSV_FIELDS)
         self._t0 = time.time()
         self.wandb_mode = resolve_wandb_mode(cfg.logging.wandb)
+        self.mesh_faces = cfg.logging.mesh_faces
         self._wandb_run = self._start_wandb(cfg, cfg.logging) if self.wandb_mode != "disabled" else None
 
     def _start_wandb(self, cfg: HoldConfig, log_cfg: LoggingConfig) -> Any:
-        import wandb
-
-        return wandb.init(
-            project=log_cfg.project,
-            name=f"{cfg.name}-{self.stage}",
-            group=cfg.name,
-            dir=str(self.logs_dir),
-            mode=self.wandb_mode,
-            config=config_to_dict(cfg),
-            reinit="finish_previous",
+        return start_wandb(
+            self.logs_dir, cfg, self.wandb_mode, name=f"{cfg.name}-{self.stage}", job_type="train"
         )
 
     @property
@@ -147,8 +195,109 @@ class RunLogger:
             self._wandb_run.log({f"{self.stage}/{k}": wandb.Image(v) for k, v in images.items()}, step=step)
         return paths
 
+    def log_mesh(self, step: int, name: str, mesh: trimesh.Trimesh) -> Path | None:
+        """Save ``mesh`` (at most ``logging.mesh_faces`` faces) as ``logs/meshes/<stage>/<name>_<step>.glb``
+        and send it to W&B as a 3D object; None when ``logging.mesh_faces`` is 0."""
+        if not self.mesh_faces:
+            return None
+        from hold.geometry.mesh import decimate
+
+        path = self.logs_dir / "meshes" / self.stage / f"{name}_{step:07d}.glb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(path, "wb") as f:
+            f.write(decimate(mesh, self.mesh_faces).export(file_type="glb"))
+        if self._wandb_run is not None:
+            import wandb
+
+            self._wandb_run.log({f"{self.stage}/{name}": wandb.Object3D(str(path))}, step=step)
+        return path
+
+    def set_summary(self, values: dict[str, Any]) -> None:
+        """Values for this stage's W&B run summary (its CSV/disk copies are the caller's)."""
+        if self._wandb_run is not None:
+            self._wandb_run.summary.update(values)
+
     def finish(self) -> None:
         self._csv_file.close()
         if self._wandb_run is not None:
             self._wandb_run.finish()
             self._wandb_run = None
+
+
+def start_wandb(logs_dir: Path, cfg: HoldConfig, mode: str, name: str, job_type: str, **kwargs: Any) -> Any:
+    """A W&B run in ``logs_dir/wandb`` without W&B's console banners; one line says where it is."""
+    import wandb
+
+    run = wandb.init(
+        project=cfg.logging.project,
+        name=name,
+        group=cfg.name,
+        job_type=job_type,
+        dir=str(logs_dir),
+        mode=mode,
+        config=config_to_dict(cfg),
+        reinit="finish_previous",
+        settings=wandb.Settings(silent=True),
+        **kwargs,
+    )
+    where = Path(run.dir).parent
+    hint = f" (upload with `wandb sync {where}`)" if mode == "offline" else ""
+    get_logger("wandb").info("W&B %s run %s: %s%s", mode, name, where, hint)
+    return run
+
+
+def flat_numbers(values: dict[str, Any], prefix: str = "") -> dict[str, float | int | bool | str]:
+    """Nested dict → ``a/b/c`` keys with the numbers, booleans and strings (lists and None dropped)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out |= flat_numbers(value, f"{prefix}{key}/")
+        elif isinstance(value, (bool, int, float, str)):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def write_run_summary(
+    logs_dir: str | Path, cfg: HoldConfig, updates: dict[str, Any], report: Path | None = None
+) -> dict[str, Any]:
+    """Merge ``updates`` into ``logs/summary.json`` and send the whole summary to the run's W&B summary run.
+
+    The summary run (``<name>-summary``, one W&B id per RUN dir, kept in summary.json) is resumed by
+    each call, so hold-train's timings and hold-eval's metrics end up in one place. ``report``: a
+    preprocessing report (HTML) to attach. W&B problems are logged, never raised: the disk copy is what
+    counts.
+    """
+    logs_dir = Path(logs_dir)
+    path = logs_dir / SUMMARY_FILE
+    try:
+        summary = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, json.JSONDecodeError):
+        summary = {}
+    summary |= updates
+    mode = resolve_wandb_mode(cfg.logging.wandb)
+    if mode != "disabled" and "wandb_id" not in summary:
+        summary["wandb_id"] = secrets.token_hex(4)
+    write_json(path, summary)
+    if mode == "disabled":
+        return summary
+    try:
+        import wandb
+
+        run = start_wandb(
+            logs_dir,
+            cfg,
+            mode,
+            name=f"{cfg.name}-summary",
+            job_type="summary",
+            id=summary["wandb_id"],
+            resume="allow",
+        )
+        run.summary.update(flat_numbers({k: v for k, v in summary.items() if k != "wandb_id"}))
+        if report is not None and report.is_file():
+            run.log({"preprocessing_report": wandb.Html(report.read_text(encoding="utf-8"))})
+        run.finish()
+    except Exception as e:  # the summary is on disk; W&B must not turn a finished run into a failure
+        get_logger("wandb").warning(
+            "W&B summary run not written (%s); %s has it", str(e).splitlines()[0][:200], path
+        )
+    return summary
