@@ -28,6 +28,11 @@ def rgb_l1(pred: Tensor, target: Tensor, valid: Tensor | None = None) -> Tensor:
     return _masked_mean((pred - target).abs(), valid)
 
 
+def _labelled(class_probs: Tensor, labels: Tensor) -> Tensor:
+    """Rays whose label is a rendered class: not 255 (unknown), not beyond the C classes."""
+    return (labels != LABEL_UNKNOWN) & (labels < class_probs.shape[1])
+
+
 def segmentation_nll(class_probs: Tensor, labels: Tensor, eps: float = 1e-6) -> Tensor:
     """Negative log-likelihood of each ray's label under the rendered class distribution (HOLD L_seg).
 
@@ -35,7 +40,7 @@ def segmentation_nll(class_probs: Tensor, labels: Tensor, eps: float = 1e-6) -> 
         class_probs: (R, C) rendered distribution over (background, object, right, left); rows sum to 1.
         labels: (R,) long mask labels (DESIGN.md §3); 255 (unknown) and labels ≥ C are ignored.
     """
-    valid = (labels != LABEL_UNKNOWN) & (labels < class_probs.shape[1])
+    valid = _labelled(class_probs, labels)
     if not valid.any():
         return class_probs.sum() * 0.0
     picked = class_probs[valid].gather(1, labels[valid, None]).squeeze(1)
@@ -53,7 +58,7 @@ def segmentation_squared(class_probs: Tensor, labels: Tensor) -> Tensor:
         class_probs: (R, C) rendered distribution over (background, object, right, left); rows sum to 1.
         labels: (R,) long mask labels (DESIGN.md §3); 255 (unknown) and labels ≥ C are ignored.
     """
-    valid = (labels != LABEL_UNKNOWN) & (labels < class_probs.shape[1])
+    valid = _labelled(class_probs, labels)
     if not valid.any():
         return class_probs.sum() * 0.0
     probs = class_probs[valid]
