@@ -41,6 +41,7 @@ class FinalModel:
         sequence_dir: the SEQUENCE dir of the run (from run.json).
         seq: the sequence the model was built from.
         system: the HoldSystem holding the weights (rendering and meshing helpers), in eval mode.
+        fallback: why stage 1 stands in for a finished stage 3 (``final_stage``); None when it does not.
     """
 
     run: RunDir
@@ -50,6 +51,7 @@ class FinalModel:
     sequence_dir: Path
     seq: Sequence
     system: HoldSystem
+    fallback: str | None = None
 
     @property
     def model(self) -> HoldNet:
@@ -67,6 +69,7 @@ class FinalModel:
             "weights": str(self.weights_path.resolve()),
             "poses": self.poses,
             "sequence": str(self.sequence_dir),
+            "fallback": self.fallback,
         }
 
     @property
@@ -89,16 +92,23 @@ class FinalModel:
         return R.cpu().numpy().astype(np.float64), t.cpu().numpy().astype(np.float64), float(s)
 
 
-def final_stage(run: RunDir) -> int:
-    """The highest completed stage among 3 and 1; a RunDirError when neither finished."""
+def final_stage(run: RunDir) -> tuple[int, str | None]:
+    """The highest completed stage among 3 and 1, and why a lower one was taken (None when it was not).
+
+    Stage 3 without an object mesh (its object SDF lost its surface) gives way to stage 1 when stage 1
+    saved one: a flagged result rather than none. A RunDirError when neither stage finished.
+    """
     done = run.completed_stages()
-    for stage in FINAL_STAGES:
-        if stage in done:
-            return stage
-    raise RunDirError(
-        f"{run.root}: no finished training stage to export (completed: {done or 'none'}); "
-        "run hold-train until stage 1 (or 3) finishes"
-    )
+    finished = [stage for stage in FINAL_STAGES if stage in done]
+    if not finished:
+        raise RunDirError(
+            f"{run.root}: no finished training stage to export (completed: {done or 'none'}); "
+            "run hold-train until stage 1 (or 3) finishes"
+        )
+    meshed = [stage for stage in finished if (run.stage_dir(stage) / "object_canonical.ply").is_file()]
+    if finished[0] == 3 and meshed == [1]:
+        return 1, "stage 3 ended without an object surface (no stage3/object_canonical.ply): stage 1 is used"
+    return finished[0], None
 
 
 def run_sequence_dir(run: RunDir) -> Path:
@@ -130,7 +140,9 @@ def load_final_model(run_dir: str | Path, cfg: HoldConfig | None = None) -> Fina
     """
     run = RunDir(run_dir)
     cfg = cfg if cfg is not None else run.load_config()
-    stage = final_stage(run)
+    stage, fallback = final_stage(run)
+    if fallback is not None:
+        log.warning("final model: %s", fallback)
     weights = run.stage_dir(stage) / "model.pt"
     if not weights.is_file():
         raise RunDirError(f"{weights}: missing, although state.json marks stage {stage} as finished")
@@ -150,4 +162,4 @@ def load_final_model(run_dir: str | Path, cfg: HoldConfig | None = None) -> Fina
     except RuntimeError as e:
         raise RunDirError(f"{weights}: does not fit the run's config ({str(e).splitlines()[0]})") from None
     system.eval()
-    return FinalModel(run, cfg, stage, poses, sequence_dir, seq, system)
+    return FinalModel(run, cfg, stage, poses, sequence_dir, seq, system, fallback)

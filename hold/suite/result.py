@@ -57,9 +57,12 @@ def preprocess_facts(seq: Path) -> dict[str, Any]:
     return facts
 
 
-def degradations(facts: dict[str, Any]) -> list[str]:
-    """One line per part of the output that was filled in rather than measured."""
+def degradations(facts: dict[str, Any], metrics: dict[str, Any] | None = None) -> list[str]:
+    """One line per part of the output that was filled in rather than measured (or, for the final model,
+    taken from an earlier stage: ``metrics.json``'s ``fallback``)."""
     lines = []
+    if (metrics or {}).get("fallback"):
+        lines.append(f"final model: {metrics['fallback']}")
     T = facts.get("sfm_frames") or facts.get("num_frames")
     reg, outliers = facts.get("sfm_registered"), facts.get("sfm_pose_outliers") or 0
     if facts.get("object_pose_sources") is not None:  # the sfm step said what it filled, with the numbers
@@ -101,6 +104,6 @@ def clip_result(clip: ClipSpec, path: Path, steps: dict[str, Any], order: tuple[
         "seconds": round(sum(s["seconds"] for s in steps.values()), 1),
         "steps": steps,
         "preprocess": facts,
-        "degraded": degradations(facts),
+        "degraded": degradations(facts, metrics),
         "metrics": metrics,
     }

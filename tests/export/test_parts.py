@@ -82,11 +82,18 @@ def test_final_stage_prefers_stage_3(tmp_path):
     with pytest.raises(RunDirError, match="no finished training stage"):
         final_stage(run)
     run.mark_stage_done(1)
-    assert final_stage(run) == 1
+    assert final_stage(run) == (1, None)
     run.mark_stage_done(2)
-    assert final_stage(run) == 1
+    assert final_stage(run) == (1, None)
     run.mark_stage_done(3)
-    assert final_stage(run) == 3
+    assert final_stage(run) == (3, None)  # neither stage saved a mesh: nothing better to fall back on
+    run.stage_dir(1).mkdir(parents=True, exist_ok=True)
+    (run.stage_dir(1) / "object_canonical.ply").write_text("ply")
+    stage, fallback = final_stage(run)  # stage 3 lost its object surface, stage 1 had one
+    assert stage == 1 and "stage 3 ended without an object surface" in fallback
+    run.stage_dir(3).mkdir(parents=True, exist_ok=True)
+    (run.stage_dir(3) / "object_canonical.ply").write_text("ply")
+    assert final_stage(run) == (3, None)
     assert json.loads(run.state_path.read_text())["completed_stages"].keys() == {"1", "2", "3"}
 
 
