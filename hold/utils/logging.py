@@ -271,7 +271,8 @@ def write_run_summary(
     path = logs_dir / SUMMARY_FILE
     try:
         summary = json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError) as e:
+        get_logger("wandb").warning("%s: unreadable (%s); starting a new summary", path, e)
         summary = {}
     summary |= updates
     mode = resolve_wandb_mode(cfg.logging.wandb)
