@@ -31,6 +31,8 @@ from hold.utils.visualize import render_panel
 log = get_logger("train")
 
 
+SEGMENTATION = {"nll": losses.segmentation_nll, "squared": losses.segmentation_squared}
+"""The segmentation term of each ``loss.segmentation_form``."""
 MAX_DIAGNOSIS_POINTS = 2000
 """Canonical object points posed per frame when diagnosing a stopped stage (a strided subset)."""
 
@@ -117,14 +119,16 @@ class HoldSystem(pl.LightningModule):
         hands = [t for name, t in canonical.items() if name.startswith("hand_")]
         terms = {
             "rgb": losses.rgb_l1(render.rgb, batch.rgb, known),
-            "segmentation": losses.segmentation_nll(render.class_probs, batch.labels),
+            "segmentation": SEGMENTATION[w.segmentation_form](render.class_probs, batch.labels),
             "eikonal": losses.eikonal(torch.cat([t.gradients for t in canonical.values()])),
             "hand_prior": torch.stack([losses.sdf_prior_l1(t.sdf, t.target_sdf) for t in hands]).mean(),
         }
         sparse = [losses.sparsity(n.opacity, out.far_rays[n.label]) for n in render.nodes]
         terms["sparsity"] = torch.stack(sparse).mean()
         weights = {name: ramp(getattr(w, name), step) for name in terms}
-        total = sum(weights[k] * v for k, v in terms.items())
+        # HOLD's released code adds the eikonal term only while it exceeds a floor (loss.py: 8e-4)
+        gates = {"eikonal": (terms["eikonal"].detach() > w.eikonal_min).to(terms["eikonal"].dtype)}
+        total = sum(weights[k] * v * gates.get(k, 1.0) for k, v in terms.items())
         return LossTerms(total=total, terms=terms, weights=weights)
 
     def training_step(self, batch_idx: int, _: int) -> Tensor:

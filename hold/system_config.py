@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from hold.utils.checks import at_least, zero_or_above
+
+SegmentationForm = Literal["nll", "squared"]
 
 
 @dataclass
@@ -12,15 +15,29 @@ class LossConfig:
     """Loss weights: a constant or a ramp ``[start_step, start_value, end_value, end_step]``."""
 
     rgb: float | list[float] = 1.0
-    """L1 photometric loss."""
+    """L1 photometric loss on the mean over the colour channels (HOLD's released code sums them: its
+    weight 1 is 3 here)."""
     segmentation: float | list[float] = field(default_factory=lambda: [0, 1.1, 0.1, 30000])
     """Rendered class distribution vs the masks (HOLD: 1.1 → 0.1 over the first ~30k steps)."""
+    segmentation_form: SegmentationForm = "nll"
+    """``nll`` (ours): negative log-likelihood of each ray's label, which keeps pulling on rays whose
+    rendered class is confidently wrong (thin parts, the object behind fingers). ``squared`` (HOLD's
+    released code): squared error to the one-hot label, bounded per ray."""
     eikonal: float | list[float] = 0.1
-    """Eikonal regulariser on every node's SDF gradients."""
+    """Eikonal regulariser on every node's SDF gradients (ours: 0.1; HOLD's released code 1e-5 on the sum
+    over the nodes, 2e-5 on our mean). Hash-grid fields trained for a few thousand steps drift far
+    from a distance function without a strong one, and meshing and the sparsity bands assume one."""
+    eikonal_min: float = 0.0
+    """Add the eikonal term only while its value exceeds this (HOLD's released code: 8e-4); 0 (ours):
+    always."""
     hand_prior: float | list[float] = 1.0
-    """L1 between the hand field's canonical SDF and the sealed hand-model mesh SDF (metres)."""
+    """L1 between the hand field's canonical SDF and the sealed hand-model mesh SDF (metres). Ours: 1
+    from step 0; HOLD's released code: 5 from step 200, once its first canonical hand mesh exists."""
     sparsity: float | list[float] = field(default_factory=lambda: [0, 0.0, 1.0, 30000])
     """Opacity of each node on rays far from its mesh (HOLD: grows 0 → 1 over the first ~30k steps)."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 0, "eikonal_min")
 
 
 @dataclass
@@ -73,9 +90,11 @@ class TrainConfig:
     render_chunk: int = 1024
     """Rays rendered at once when rendering whole frames."""
     mesh_every: int = 1000
-    """Steps between object-mesh extractions, used by the object sparsity term."""
+    """Steps between object-mesh extractions, used by the object sparsity term (HOLD's released code:
+    1200, every 3 of its epochs; ours 1000)."""
     mesh_resolution: int = 64
-    """Marching-cubes grid resolution of those extractions."""
+    """Marching-cubes grid resolution of those extractions (HOLD's released code: 128; ours 64 for CPU
+    time: the mesh only marks which rays are far from the object)."""
     final_mesh_resolution: int = 128
     """Marching-cubes resolution of the object mesh saved at the end of a stage."""
     surface_check_step: int = 40

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 
 import pytest
@@ -108,6 +109,36 @@ def test_object_poses_are_optimised_alone_when_the_preset_says_so(tiny_synthetic
         optimizer.step()
     assert not torch.equal(params.object.rot.weight, before[0])
     assert torch.equal(params.hands["right"].global_orient.weight, before[1])
+
+
+def test_segmentation_form_and_eikonal_floor(tiny_synthetic):
+    """``loss.segmentation_form`` picks the term (HOLD's squared error or our NLL) and ``loss.eikonal_min``
+    drops the eikonal term from the total while it is at or below the floor (HOLD's released code)."""
+    system = HoldSystem(
+        load_config("demo", SMALL), read_sequence(tiny_synthetic.oracle_dir), None, max_steps=2
+    )
+    generator = system._generator(0)
+    batch = system.rays.sample(generator)
+    out = system.model(batch, generator)
+
+    def terms_at(**loss):
+        system.cfg.loss = dataclasses.replace(system.cfg.loss, **loss)
+        return system.compute_losses(batch, out, 0, system._generator(1))  # the same regulariser points
+
+    nll, squared = terms_at(segmentation_form="nll"), terms_at(segmentation_form="squared")
+    probs, labels = out.render.class_probs, batch.labels
+    assert nll.terms["segmentation"].item() == pytest.approx(losses.segmentation_nll(probs, labels).item())
+    assert squared.terms["segmentation"].item() == pytest.approx(
+        losses.segmentation_squared(probs, labels).item()
+    )
+    assert squared.terms["segmentation"].item() != pytest.approx(nll.terms["segmentation"].item())
+
+    eikonal = nll.terms["eikonal"].item()
+    gated = terms_at(segmentation_form="nll", eikonal_min=2 * eikonal)
+    open_ = terms_at(segmentation_form="nll", eikonal_min=0.5 * eikonal)
+    assert open_.total.item() == pytest.approx(nll.total.item())
+    weight = nll.weights["eikonal"]
+    assert gated.total.item() == pytest.approx(nll.total.item() - weight * eikonal, rel=1e-5)
 
 
 def test_stage_2_without_an_object_surface_is_one_clear_error(tiny_synthetic, tmp_path, monkeypatch, capsys):

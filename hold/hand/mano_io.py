@@ -27,6 +27,8 @@ MANO_KEYS = (
 )
 """Arrays of a MANO model file that the adapter needs."""
 MANO_URL = "https://mano.is.tue.mpg.de"
+CONTACT_ZONES_FILE = "contact_zones.pkl"
+"""ObMan's contact zones of the MANO mesh (Hasson et al., CVPR 2019), the vertex ids HOLD's stage 2 uses."""
 
 
 def mano_file_stem(side: str) -> str:
@@ -132,3 +134,35 @@ def convert_mano_to_npz(src: str | Path, dst: str | Path) -> None:
     """Write the arrays ``ManoHand`` needs from a MANO ``.pkl`` to a chumpy-free ``.npz``."""
     data = load_mano_data(src)
     np.savez(dst, **{k: np.asarray(data[k]) for k in MANO_KEYS})
+
+
+def load_contact_zones(mano_dir: str | Path, num_vertices: int) -> list[np.ndarray]:
+    """The vertex ids of each of ObMan's contact zones, from ``contact_zones.pkl`` in ``mano_dir``.
+
+    That file (``assets/contact_zones.pkl`` of github.com/hassony2/obman_train; HOLD's setup puts it in
+    ``body_models/`` beside the MANO files) is a pickled dict whose ``contact_zones`` maps a zone to
+    MANO vertex ids.
+
+    Raises:
+        FileNotFoundError: the file is missing, naming where it is expected and where to get it.
+        ValueError: the file is not such a dict, or an id is outside the ``num_vertices`` of the mesh.
+    """
+    path = Path(mano_dir).expanduser() / CONTACT_ZONES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"refine.contact_regions 'zones' needs {path}: ObMan's contact zones of the MANO mesh "
+            "(assets/contact_zones.pkl of github.com/hassony2/obman_train, also installed by HOLD's setup "
+            "in body_models/); put it beside MANO_RIGHT.pkl, or use the regions 'tips', 'pads', 'palm'"
+        )
+    with open(path, "rb") as fh:
+        data = pickle.load(fh, encoding="latin1")
+    zones = data.get("contact_zones") if isinstance(data, dict) else None
+    if not isinstance(zones, dict) or not zones:
+        raise ValueError(f"{path}: expected a pickled dict with a non-empty 'contact_zones' mapping")
+    ids = [np.asarray(zones[k], dtype=np.int64).reshape(-1) for k in sorted(zones)]
+    for key, zone in zip(sorted(zones), ids):
+        if len(zone) == 0 or zone.min() < 0 or zone.max() >= num_vertices:
+            raise ValueError(
+                f"{path}: contact zone {key!r} holds ids outside the {num_vertices} vertices of the MANO mesh"
+            )
+    return ids

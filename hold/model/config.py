@@ -23,9 +23,11 @@ class HandNodeConfig:
     prior_bank_size: int = 20000
     """Canonical points with precomputed sealed-mesh SDF, drawn from for the hand SDF prior."""
     prior_near_surface_std: float = 0.005
-    """Std (metres) of the offsets of the prior points drawn near the sealed mesh surface."""
+    """Std (metres) of the offsets of the prior points drawn near the sealed mesh surface (HOLD's
+    released code: 0.008; ours 0.005, a tighter band for the unclamped prior)."""
     prior_uniform_fraction: float = 0.25
-    """Share of the prior points drawn uniformly in the canonical bounding box."""
+    """Share of the prior points drawn uniformly in the canonical bounding box (HOLD's released code:
+    0.166; ours 0.25: with no clamp, the uniform points carry the prior away from the hand)."""
     prior_box_padding: float = 0.1
     """That box is the sealed mesh's bounding box grown by this fraction of its size on each side."""
     prior_points_per_step: int = 2048

@@ -8,7 +8,7 @@ from typing import Literal
 from hold.refine.raster import SoftRasterConfig
 from hold.utils.checks import at_least
 
-ContactRegion = Literal["tips", "pads", "palm"]
+ContactRegion = Literal["tips", "pads", "palm", "zones"]
 ContactPer = Literal["region", "vertex"]
 
 
@@ -42,7 +42,8 @@ class RefineLossConfig:
     """Squared depth of object points inside the sealed hand, summed over points (beyond HOLD)."""
     smooth_transl: float = 0.1
     """Zeroth-order temporal smoothness: squared change of hand and object translations between
-    consecutive frames (HOnnotate, HOMan)."""
+    consecutive frames (ours, after HOnnotate and HOMan; HOLD has none): a chunk's frames otherwise
+    move apart wherever a mask is noisy."""
     smooth_transl_accel: float = 1.0
     """First-order temporal smoothness: squared change of the translation velocity."""
     smooth_rot: float = 0.1
@@ -56,16 +57,17 @@ class RefineLossConfig:
     object_motion_rot: float = 10.0
     """Spread over the frames of the object's rotation correction R0ᵀ R (Frobenius)."""
     shape_prior: float = 0.01
-    """Squared deviation of the hand shape β from its stage-1 value."""
+    """Squared deviation of the hand shape β from its stage-1 value (ours; HOLD has none)."""
     scale_prior: float = 1.0
-    """Squared deviation of the log object scale from its stage-1 value."""
+    """Squared deviation of the log object scale from its stage-1 value (ours; HOLD has none): the
+    masks fix only the ratio of the object's size to its depth."""
     keypoints_2d: float = 1e-3
     """Squared deviation (pixels of the full image) of the projected hand keypoints from their initial
-    projections: keeps the hand where the keypoint estimator put it in the image."""
+    projections: keeps the hand where the keypoint estimator put it in the image (ours)."""
     keypoints_3d: float = 1.0
     """Squared deviation of the root-relative hand keypoints from their initial positions: keeps the
     hand's orientation and shape near the estimate (the refinement moves the hand, it does not re-fit
-    its pose)."""
+    its pose; ours)."""
 
     def __post_init__(self) -> None:
         at_least(self, 0, *(f.name for f in fields(self)))
@@ -78,7 +80,8 @@ class RefineConfig:
     mesh_resolution: int = 128
     """Marching-cubes resolution of the object mesh extracted from the stage-1 SDF (HOLD §3.3)."""
     mesh_faces: int = 3000
-    """Faces of the object mesh after decimation (rasterisation and contact use this mesh)."""
+    """Faces of the object mesh after decimation (rasterisation and contact use this mesh; HOLD's
+    released code: 5000, ours 3000 for CPU time)."""
     hand_raster_faces: int = 1000
     """Faces of the decimated proxy of the sealed hand mesh that is rasterised (its vertices follow the
     posed hand by barycentric interpolation); 0 rasterises the full sealed mesh."""
@@ -96,8 +99,10 @@ class RefineConfig:
     """Every k-th hand vertex is searched for the skinning weights of those points (inverse skinning
     into the canonical hand; ``hand.skinning_*`` set K, σ and the range)."""
     contact_regions: tuple[ContactRegion, ...] = ("tips",)
-    """Hand regions that should touch the object (``hand.contact_*`` define them): each finger's tip
-    (and pad) region is one contact region, the palm another."""
+    """Hand regions that should touch the object: each finger's tip (and pad) region is one contact
+    region, the palm another (ours, from the hand model's mesh: ``hand.contact_*`` define them).
+    ``zones``: ObMan's contact zones of the MANO mesh, the vertex ids HOLD uses (``hand.model=mano``,
+    with ``contact_zones.pkl`` in ``hand.mano_dir``)."""
     contact_per: ContactPer = "region"
     """What the contact term averages. ``region`` (ours): the gap of each contact region is that of
     its vertex nearest the object, so a fingertip touching anywhere is in contact and a region is not
@@ -116,7 +121,8 @@ class RefineConfig:
     loss: RefineLossConfig = field(default_factory=RefineLossConfig)
     """Term weights."""
     optimize_hand_rot: bool = True
-    """Refine the hand's global orientation R_h."""
+    """Refine the hand's global orientation R_h (ours; HOLD's released code keeps it fixed): a hand
+    rotated off by the keypoint fit otherwise holds the object at a wrong angle in every frame."""
     optimize_articulation: bool = False
     """Refine the finger articulation too (HOLD keeps it fixed)."""
     optimize_betas: bool = True
@@ -125,11 +131,13 @@ class RefineConfig:
     """Refine the object scale s in phase 1 (kept fixed in phase 2)."""
     phase1_frames: int = 10
     """Phase 1: frames spread evenly over the sequence, optimised together for the shared β and s
-    (HOLD: 10). Their per-frame poses are then reset; phase 2 refines them."""
+    (HOLD's released code: 10 by default, 51 in its documented pipeline; ours 10 for CPU time). Their
+    per-frame poses are then reset; phase 2 refines them."""
     phase1_iterations: int = 500
     """Maximum steps of phase 1 (HOLD: 500)."""
     chunk_frames: int = 10
-    """Phase 2: consecutive frames optimised together (HOLD: 10)."""
+    """Phase 2: consecutive frames optimised together (HOLD's released code: 10 by default, 51 in its
+    documented pipeline; ours 10 for CPU time)."""
     phase2_iterations: int = 500
     """Maximum steps per phase-2 chunk (HOLD: 500)."""
     context_frames: int = 2

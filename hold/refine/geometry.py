@@ -20,6 +20,7 @@ from torch import Tensor
 from hold.eval.surface import sample_surface
 from hold.geometry.mesh import decimate, largest_component, marching_cubes, sdf_grid
 from hold.hand.config import HandConfig
+from hold.hand.mano_io import load_contact_zones
 from hold.hand.model import HandModel
 from hold.hand.skinning import HandDeformer
 from hold.refine.config import RefineConfig
@@ -122,6 +123,17 @@ class HandGeometry:
         return (corners * self.proxy_weights[None, :, :, None]).sum(2)
 
 
+def hold_contact_zones(model: HandModel, hand_cfg: HandConfig) -> list[Tensor]:
+    """ObMan's contact zones of the MANO mesh, one region each (the ids HOLD's stage 2 uses)."""
+    if model.name != "mano":
+        raise ValueError(
+            f"refine.contact_regions 'zones' are vertex ids of the MANO mesh (hand.model=mano); the "
+            f"{model.name} hand has its own regions: 'tips', 'pads', 'palm'"
+        )
+    zones = load_contact_zones(hand_cfg.mano_dir, model.skinning_weights.shape[0])
+    return [torch.as_tensor(ids, dtype=torch.long) for ids in zones]
+
+
 def hand_geometry(model: HandModel, betas: Tensor, cfg: RefineConfig, hand_cfg: HandConfig) -> HandGeometry:
     """Build the proxy mesh, contact regions and canonical SDF grid of a hand for shape ``betas`` (B,)."""
     with torch.no_grad():
@@ -140,6 +152,8 @@ def hand_geometry(model: HandModel, betas: Tensor, cfg: RefineConfig, hand_cfg: 
         proxy_faces = f
     regions = model.contact_vertex_ids()
     by_name = {"tips": list(regions.tips), "pads": list(regions.pads), "palm": [regions.palm]}
+    if "zones" in cfg.contact_regions:
+        by_name["zones"] = hold_contact_zones(model, hand_cfg)
     contact = [ids for name in cfg.contact_regions for ids in by_name[name] if len(ids)]
     return HandGeometry(
         model=model,

@@ -8,6 +8,8 @@ to a folder holding MANO_RIGHT.pkl and MANO_LEFT.pkl.
 from __future__ import annotations
 
 import os
+import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +18,14 @@ import smplx
 import torch
 import trimesh
 
+from hold.config import load_config
 from hold.hand import HandConfig, build_hand_model
 from hold.hand.fit_objective import project
 from hold.hand.fitting import HandFitter
 from hold.hand.mano_io import convert_mano_to_npz, find_mano_file, load_mano_data
 from hold.hand.model import FINGER_KEYPOINTS
 from hold.hand.spec import HAND_MODEL_SPECS
+from hold.refine.geometry import hand_geometry
 
 REAL_MANO_DIR = os.environ.get("HOLD_MANO_DIR", "")
 HAS_REAL_MANO = bool(REAL_MANO_DIR) and all(
@@ -158,6 +162,35 @@ def test_fitting_runs_on_mano(fake_mano_dir, one_thread):
     assert res.pose.shape == (2, 15, 3) and res.betas.shape == (10,)
     assert res.reprojection_error.max() < 5.0
     assert res.keypoint3d_error.max() < 0.01
+
+
+def test_contact_zones_are_hold_s_vertex_ids_with_mano(fake_mano_dir, tmp_path):
+    """refine.contact_regions 'zones': one contact region per zone of contact_zones.pkl beside the MANO
+    files; a clear error without that file, or with a hand model whose mesh the ids do not index."""
+    mano_dir = tmp_path / "body_models"
+    shutil.copytree(fake_mano_dir, mano_dir)
+    cfg = HandConfig(model="mano", mano_dir=str(mano_dir))
+    hand = build_hand_model(cfg, "right")
+    refine = load_config(
+        "demo", ["refine.contact_regions=[zones]", "refine.hand_sdf_grid_resolution=16"]
+    ).refine
+    with pytest.raises(FileNotFoundError, match="contact_zones.pkl.*obman_train"):
+        hand_geometry(hand, torch.zeros(hand.num_betas), refine, cfg)
+
+    zones = {0: [10, 11, 12], 3: [200, 201], 1: [40]}
+    with open(mano_dir / "contact_zones.pkl", "wb") as fh:
+        pickle.dump({"verts": np.zeros((5, 3)), "contact_zones": zones}, fh, protocol=2)
+    geo = hand_geometry(hand, torch.zeros(hand.num_betas), refine, cfg)
+    assert [r.tolist() for r in geo.contact_regions] == [zones[0], zones[1], zones[3]]
+
+    with open(mano_dir / "contact_zones.pkl", "wb") as fh:
+        pickle.dump({"contact_zones": {0: [10**6]}}, fh)
+    with pytest.raises(ValueError, match="zone 0 holds ids outside"):
+        hand_geometry(hand, torch.zeros(hand.num_betas), refine, cfg)
+
+    anny = build_hand_model(HandConfig(), "right")
+    with pytest.raises(ValueError, match="MANO mesh"):
+        hand_geometry(anny, torch.zeros(anny.num_betas), refine, HandConfig())
 
 
 @needs_real_mano

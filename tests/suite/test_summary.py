@@ -96,7 +96,10 @@ def test_object_pose_sources_fill_the_columns_and_the_degraded_list(tmp_path: Pa
     facts = preprocess_facts(tmp_path)
     assert degradations(facts) == [warning]
     stand_in = "stage 3 ended without an object surface (no stage3/object_canonical.ply): stage 1 is used"
-    assert degradations(facts, {"reconstruction": {"fallback": stand_in}}) == [f"final model: {stand_in}", warning]
+    assert degradations(facts, {"reconstruction": {"fallback": stand_in}}) == [
+        f"final model: {stand_in}",
+        warning,
+    ]
     row = result("a", "mild", cd_cm2=1.0) | {"preprocess": facts}
     stats = aggregate([row])
     assert stats["median"]["registered_pct"] == 25.0 and stats["median"]["hand_anchored_pct"] == 75.0
