@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from hold.fields import EncodingConfig, SDFNetwork, SDFNetworkConfig
+from hold.fields.config import EncodingConfig, SDFNetworkConfig
+from hold.fields.sdf import SDFNetwork
 from hold.utils.io import write_json
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fields.json"

@@ -44,6 +44,7 @@ from demo_clip import ensure_clip, is_current  # noqa: E402  (bench/demo_clip.py
 
 from hold.data.sequence import read_ground_truth  # noqa: E402
 from hold.eval.metrics import mpjpe_mm  # noqa: E402
+from hold.geometry.camera import project  # noqa: E402
 from hold.utils.io import write_json  # noqa: E402
 from hold.utils.logging import setup_logging  # noqa: E402
 from preprocess.config import load_preprocess_config  # noqa: E402
@@ -58,12 +59,6 @@ TARGETS = {
     "mpjpe_mm": ("<=", 20.0),
 }
 SIDE = "right"
-
-
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(..., 3) camera frame → (..., 2) pixels."""
-    uvw = points @ K.T
-    return uvw[..., :2] / uvw[..., 2:3]
 
 
 def evaluate(seq: Path, raw: Path) -> dict:

@@ -37,7 +37,7 @@ from demo_clip import ensure_clip, is_current  # noqa: E402  (bench/demo_clip.py
 
 from hold.data.sequence import read_ground_truth, read_sequence, validate_sequence  # noqa: E402
 from hold.eval.metrics import mpjpe_mm  # noqa: E402
-from hold.hand import build_hand_model  # noqa: E402
+from hold.hand.build import build_hand_model  # noqa: E402
 from hold.utils.io import write_json  # noqa: E402
 from hold.utils.logging import setup_logging  # noqa: E402
 from preprocess.config import load_preprocess_config  # noqa: E402

@@ -34,9 +34,8 @@ from scipy.spatial.transform import Rotation
 
 from hold.config import load_config
 from hold.data.sequence import Sequence, read_ground_truth, read_sequence, write_sequence
-from hold.eval import HandObjectSequence, evaluate
-from hold.eval.evaluate import similarity_matrices
-from hold.hand import build_hand_model
+from hold.eval.evaluate import HandObjectSequence, evaluate, similarity_matrices
+from hold.hand.build import build_hand_model
 from hold.params import FrameParams
 from hold.refine.diagnostics import interaction_metrics
 from hold.refine.stage import with_refined_poses

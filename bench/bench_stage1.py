@@ -1,7 +1,7 @@
 """Stage-1 time-to-quality on the demo sequence with ground-truth poses (issue: HOLD-Net acceptance).
 
 Trains stage 1 with a preset on the synthetic demo's oracle SEQUENCE (exact poses), extracts the object
-mesh every ``--eval-every`` steps and measures CD / F5 / F10 against the GT mesh (DESIGN.md §6
+mesh every ``--eval-every`` steps and measures CD / F5 / F10 against the GT mesh (docs/evaluation.md
 alignment). Training wall time excludes the evaluations. Writes JSON.
 
     python bench/bench_stage1.py --preset demo --minutes 10 --out bench/results/stage1_demo.json
@@ -23,7 +23,7 @@ from demo_clip import ensure_clip  # bench/demo_clip.py
 
 from hold.config import load_config
 from hold.data.sequence import read_sequence
-from hold.eval import HandObjectSequence, evaluate
+from hold.eval.evaluate import HandObjectSequence, evaluate
 from hold.system import HoldSystem
 from hold.utils.io import write_json
 

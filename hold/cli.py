@@ -17,13 +17,14 @@ from hold.config import PRESETS_DIR, ConfigError, list_presets, load_config
 from hold.data.sequence import SequenceError
 from hold.eval.run_metrics import evaluate_run, summary_line
 from hold.export.export import export_run, run_config
-from hold.export.meshes import ExportError
+from hold.final.meshes import ExportError
 from hold.refine.stage import RefinementError
 from hold.run import RunDir, RunDirError
+from hold.run_logger import write_run_summary
 from hold.stages import StageNotAvailableError, run_stages
 from hold.system import TrainingStoppedError
 from hold.utils.io import describe_os_error
-from hold.utils.logging import setup_logging, write_run_summary
+from hold.utils.logging import setup_logging
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from hold.data.rays import RaySamplingConfig
+from hold.data.config import RaySamplingConfig
 from hold.eval.config import EvalConfig
 from hold.export.config import ExportConfig
 from hold.hand.config import HandConfig

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from hold.data.sequence import LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT
+from hold.geometry.camera import NEAR, project
 
 REPORT_NAME = "report.html"
 """The preprocessing report hold-preprocess writes into the SEQUENCE dir (``preprocess.report``)."""
@@ -63,17 +64,14 @@ def label_share(masks: Tensor, labels: tuple[int, ...]) -> np.ndarray:
     return hit.flatten(1).float().mean(1).numpy()
 
 
-def project(points: Tensor, K: Tensor) -> tuple[Tensor, Tensor]:
+def project_in_front(points: Tensor, K: Tensor) -> tuple[Tensor, Tensor]:
     """Camera-frame points (F, P, 3) → pixel coordinates (F, P, 2) and in-front flags (F, P)."""
-    z = points[..., 2]
-    front = z > 1e-6
-    uvw = points @ K.T
-    return uvw[..., :2] / torch.where(front, z, torch.ones_like(z))[..., None], front
+    return project(points, K), points[..., 2] > NEAR
 
 
 def points_on_labels(points: Tensor, masks: Tensor, K: Tensor, labels: tuple[int, ...]) -> np.ndarray:
     """Share of each frame's projected points (F, P, 3) that land on pixels carrying one of ``labels``."""
-    uv, front = project(points, K)
+    uv, front = project_in_front(points, K)
     H, W = masks.shape[1:]
     x, y = uv[..., 0].floor().long(), uv[..., 1].floor().long()
     inside = front & (x >= 0) & (x < W) & (y >= 0) & (y < H)
@@ -87,7 +85,7 @@ def points_on_labels(points: Tensor, masks: Tensor, K: Tensor, labels: tuple[int
 
 def centre_offset(points: Tensor, masks: Tensor, K: Tensor, label: int) -> np.ndarray:
     """Pixels between each frame's projected point centroid and its ``label`` centroid (nan: no such pixels)."""
-    uv, front = project(points, K)
+    uv, front = project_in_front(points, K)
     out = np.full(len(masks), np.nan)
     for f, mask in enumerate(masks):
         ys, xs = torch.nonzero(mask == label, as_tuple=True)

@@ -1,4 +1,4 @@
-"""HOLD-Net training losses (HOLD §3.2, DESIGN.md §5) as pure functions; weights live in the config."""
+"""HOLD-Net training losses (HOLD §3.2, docs/architecture.md) as pure functions; weights live in the config."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def segmentation_nll(class_probs: Tensor, labels: Tensor, eps: float = 1e-6) -> 
 
     Args:
         class_probs: (R, C) rendered distribution over (background, object, right, left); rows sum to 1.
-        labels: (R,) long mask labels (DESIGN.md §3); 255 (unknown) and labels ≥ C are ignored.
+        labels: (R,) long mask labels (docs/formats.md); 255 (unknown) and labels ≥ C are ignored.
     """
     valid = _labelled(class_probs, labels)
     if not valid.any():
@@ -56,7 +56,7 @@ def segmentation_squared(class_probs: Tensor, labels: Tensor) -> Tensor:
 
     Args:
         class_probs: (R, C) rendered distribution over (background, object, right, left); rows sum to 1.
-        labels: (R,) long mask labels (DESIGN.md §3); 255 (unknown) and labels ≥ C are ignored.
+        labels: (R,) long mask labels (docs/formats.md); 255 (unknown) and labels ≥ C are ignored.
     """
     valid = _labelled(class_probs, labels)
     if not valid.any():

@@ -1,4 +1,4 @@
-"""The RUN dir (DESIGN.md §1): resolved config, provenance, per-stage outputs and completion state.
+"""The RUN dir (docs/architecture.md): resolved config, provenance, per-stage outputs and completion state.
 
 ```
 RUN/

@@ -1,4 +1,4 @@
-"""The three-stage run of `hold-train` (DESIGN.md §1): pretrain → refine poses → retrain, resumable.
+"""The three-stage run of `hold-train` (docs/architecture.md): pretrain → refine poses → retrain, resumable.
 
 Every stage writes into ``RUN/stage<k>/``; a finished stage is recorded in ``RUN/state.json`` and skipped
 when the run is started again, and a stage that was interrupted resumes from its last checkpoint
@@ -24,9 +24,10 @@ from hold.diagnosis import REPORT_NAME
 from hold.geometry.mesh import EmptySurfaceError
 from hold.refine.stage import REFINED_POSES, run_refinement, with_refined_poses
 from hold.run import RunDir, RunDirError
+from hold.run_logger import RunLogger, write_run_summary
 from hold.system import HoldSystem
 from hold.utils.io import atomic_open
-from hold.utils.logging import RunLogger, get_logger, setup_logging, write_run_summary
+from hold.utils.logging import get_logger, setup_logging
 
 log = get_logger("train")
 
@@ -217,7 +218,7 @@ def train_stage(run: RunDir, cfg: HoldConfig, seq: Sequence, stage: int, steps: 
     with atomic_open(stage_dir / "model.pt", "wb") as f:
         torch.save(system.model.state_dict(), f)
     try:
-        mesh = system.extract_object_mesh(cfg.train.final_mesh_resolution)
+        mesh = system.model.extract_object_mesh(cfg.train.final_mesh_resolution)
         with atomic_open(stage_dir / "object_canonical.ply", "wb") as f:
             f.write(mesh.export(file_type="ply"))
     except EmptySurfaceError as e:

@@ -8,7 +8,6 @@ the global step, so a resumed run sees the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +21,10 @@ from hold.config import HoldConfig
 from hold.data.rays import RayBatch, SequenceRays
 from hold.data.sequence import Sequence
 from hold.diagnosis import Diagnosis, diagnose_hand, diagnose_object, explain
-from hold.geometry.mesh import EmptySurfaceError, extract_mesh, require_surface, sdf_grid
-from hold.model import HoldNet, HoldOutput
-from hold.utils.logging import RunLogger, get_logger
+from hold.geometry.mesh import EmptySurfaceError, require_surface, sdf_grid
+from hold.model.holdnet import HoldNet, HoldOutput
+from hold.run_logger import RunLogger
+from hold.utils.logging import get_logger
 from hold.utils.schedule import ramp
 from hold.utils.visualize import render_panel
 
@@ -194,18 +194,11 @@ class HoldSystem(pl.LightningModule):
     def _nodes(self) -> dict[str, torch.nn.Module]:
         return {**{f"hand_{s}": n for s, n in self.model.hands.items()}, "object": self.model.object}
 
-    @torch.no_grad()
-    def extract_object_mesh(self, resolution: int):
-        """Canonical object mesh (canonical units) by marching cubes on the object SDF (HOLD §3.3)."""
-        bound = self.cfg.model.object.sphere_radius + self.cfg.model.object.sphere_margin
-        sdf, device = self.model.object.canonical_sdf, self.device
-        return extract_mesh(lambda x: sdf(x.to(device)), (-bound, bound), resolution)
-
     def update_object_mesh(self) -> None:
         """Re-mesh the object (train.mesh_every): the sparsity term's vertices, and a 3D view in the logs."""
         step = self.global_step
         try:
-            mesh = self.extract_object_mesh(self.cfg.train.mesh_resolution)
+            mesh = self.model.extract_object_mesh(self.cfg.train.mesh_resolution)
         except EmptySurfaceError as e:
             log.warning("object mesh not updated at step %d: %s", step, e)
             self._last_mesh = (step, e)
@@ -275,7 +268,7 @@ class HoldSystem(pl.LightningModule):
         meshed_at, error = self._last_mesh
         if meshed_at != step:
             try:
-                self.extract_object_mesh(resolution)
+                self.model.extract_object_mesh(resolution)
                 error = None
             except EmptySurfaceError as e:
                 error = e
@@ -343,27 +336,10 @@ class HoldSystem(pl.LightningModule):
             out.extend(diagnose_hand(side, masks, K, vertices))
         return out
 
-    @torch.no_grad()
-    def render_frame(self, index: int, stride: int) -> dict[str, np.ndarray]:
-        """Render every ``stride``-th pixel of frame ``index`` in chunks; arrays shaped (h, w, …)."""
-        was_training = self.model.training
-        self.model.eval()
-        rays = self.rays.frame_rays(index, stride)
-        chunk = self.cfg.train.render_chunk
-        parts: dict[str, list[Tensor]] = {"rgb": [], "normal": [], "class_probs": [], "amodal": []}
-        for start in range(0, len(rays), chunk):
-            sub = RayBatch(*(getattr(rays, f)[start : start + chunk] for f in rays.__dataclass_fields__))
-            render = self.model(sub.to(self.device)).render
-            for key in parts:
-                parts[key].append(getattr(render, key).cpu())
-        self.model.train(was_training)
-        h = math.ceil(self.rays.height / stride)
-        w = math.ceil(self.rays.width / stride)
-        out = {k: torch.cat(v).reshape(h, w, -1).numpy() for k, v in parts.items()}
-        out["gt"] = rays.rgb.reshape(h, w, 3).numpy()
-        return out
-
     def log_panel(self, step: int) -> None:
         index = step // max(1, self.cfg.train.image_every) % len(self.rays.frames)
-        panel = render_panel(self.render_frame(index, self.cfg.train.image_stride))
+        frame = self.model.render_frame(
+            self.rays, index, self.cfg.train.image_stride, self.cfg.train.render_chunk
+        )
+        panel = render_panel(frame)
         self.run_logger.log_images(step, {f"panel_frame{self.rays.frames[index]:05d}": panel})

@@ -1,3 +1,3 @@
-"""Preprocessing: a video (RAW dir, DESIGN.md §4) → a SEQUENCE dir (DESIGN.md §3)."""
+"""Preprocessing: a video (RAW dir, docs/formats.md) → a SEQUENCE dir (docs/formats.md)."""
 
 STEPS = ("frames", "masks", "hands", "sfm", "align", "build")

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hold.hand import build_hand_model
+from hold.geometry.camera import project
+from hold.hand.build import build_hand_model
 from hold.hand.config import HandConfig
 from hold.utils.io import write_json, write_npz
 from hold.utils.logging import get_logger
@@ -37,12 +38,6 @@ log = get_logger("preprocess.align")
 def gmof(r2: Tensor, sigma: float) -> Tensor:
     """Geman-McClure of squared residuals, normalised to [0, 1): ``r² / (r² + σ²)`` (HOLD's gmof / σ²)."""
     return r2 / (r2 + sigma**2)
-
-
-def project(points: Tensor, K: Tensor) -> Tensor:
-    """(..., 3) camera points → (..., 2) pixels; depths are clamped to stay finite."""
-    z = points[..., 2:].clamp_min(1e-4)
-    return points[..., :2] / z * K[[0, 1], [0, 1]] + K[:2, 2]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation, Slerp
 
 from hold.data.sequence import LABEL_OBJECT, SOURCE_HAND, SOURCE_INTERPOLATED, SOURCE_SFM
-from hold.hand import build_hand_model
+from hold.hand.build import build_hand_model
 from hold.hand.config import HandConfig
 from hold.hand.model import HandOutput
 from hold.utils.logging import get_logger

@@ -1,4 +1,4 @@
-"""Step ``build``: the SEQUENCE dir (format v1, DESIGN.md §3) and an overlay video to check it by eye.
+"""Step ``build``: the SEQUENCE dir (format v1, docs/formats.md) and an overlay video to check it by eye.
 
 Reads every earlier step's output, writes ``images/``, ``masks/``, ``sequence.npz`` and
 ``sequence.json`` through ``hold.data.sequence.write_sequence`` (validated before anything is
@@ -27,7 +27,7 @@ from hold.data.sequence import (
     validate_sequence,
     write_sequence,
 )
-from hold.hand import build_hand_model
+from hold.hand.build import build_hand_model
 from hold.hand.config import HandConfig
 from hold.utils.io import atomic_open, write_npz
 from hold.utils.logging import get_logger

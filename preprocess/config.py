@@ -6,7 +6,8 @@ same strict rules as training configs (an unknown key or a wrong type is a ``Con
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -469,7 +470,7 @@ class BuildConfig:
 
 @dataclass
 class PreprocessConfig:
-    """Everything ``hold-preprocess`` does; see DESIGN.md §1 and §4."""
+    """Everything ``hold-preprocess`` does; see docs/architecture.md and §4."""
 
     seed: int = 0
     """Seed of every random choice (point subsets, fitting initialisation)."""
@@ -519,3 +520,17 @@ def resolve_device(name: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def step_config(step: str, cfg: PreprocessConfig) -> dict:
+    """The part of the config a step depends on (stored in its ``done.json``)."""
+    parts = {
+        "frames": ("frames",),
+        "masks": ("masks",),
+        "hands": ("hands", "hand", "camera"),
+        "sfm": ("sfm", "camera", "hand"),
+        "align": ("align", "hand", "seed"),
+        "build": ("build", "hand"),
+    }[step]
+    full = asdict(cfg)
+    return json.loads(json.dumps({k: full[k] for k in parts}))  # tuples → lists, as done.json reads back

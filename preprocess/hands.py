@@ -1,7 +1,7 @@
 """Step ``hands``: hand-model parameters fitted to keypoint estimates.
 
 Backend ``import``: RAW/hands.npz holds, per hand, 2D keypoints with confidences, optionally
-root-relative 3D keypoints and a per-frame validity flag (DESIGN.md §4), e.g. dumped from HaMeR, like
+root-relative 3D keypoints and a per-frame validity flag (docs/formats.md), e.g. dumped from HaMeR, like
 HOLD's hand initialisation. Backend ``mediapipe`` (``preprocess.mediapipe``) estimates the same arrays
 on the frames with mediapipe's bundled hand tracker, in its own environment, and writes them to
 ``work/hands/mediapipe/hands.npz``.
@@ -27,7 +27,7 @@ import torch
 
 from hold.data.sequence import HAND_SIDES, NUM_KEYPOINTS
 from hold.geometry.rotations import lerp_fill, slerp_fill
-from hold.hand import build_hand_model
+from hold.hand.build import build_hand_model
 from hold.hand.config import HandConfig
 from hold.hand.fitting import HandFitter
 from hold.utils.io import write_json, write_npz
@@ -64,7 +64,7 @@ def read_hand_estimates(raw: Path, info: FramesInfo) -> dict[str, dict[str, np.n
 
 
 def load_hands_npz(path: Path, n: int) -> dict[str, dict[str, np.ndarray]]:
-    """A hands.npz (DESIGN.md §4) of ``n`` frames, checked, as stored.
+    """A hands.npz (docs/formats.md) of ``n`` frames, checked, as stored.
 
     Returns:
         side → {"kp2d" (n, 21, 3), "kp3d" (n, 21, 3) or absent, "valid" (n,) bool}.

@@ -34,7 +34,7 @@ def mask_hull(
     Args:
         R, trans: (T, 3, 3), (T, 3) SfM ``cam_from_world`` of every frame (``x_cam = R x + t``).
         K: (3, 3) intrinsics of the label maps.
-        labels: T label maps (H, W) (DESIGN.md §3 labels).
+        labels: T label maps (H, W) (docs/formats.md labels).
         frames: indices of the frames whose poses are trusted.
         centre, half_size: the cube carved (SfM units).
         cfg: ``hull_resolution``, ``hull_carve_tolerance``, ``hull_min_object_fraction``.

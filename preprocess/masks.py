@@ -1,4 +1,4 @@
-"""Step ``masks``: per-frame label maps (DESIGN.md §3 labels) from an external segmenter or SAM.
+"""Step ``masks``: per-frame label maps (docs/formats.md labels) from an external segmenter or SAM.
 
 Backends: ``import`` reads RAW/masks/NNNNN.png (one per input frame), ``sam`` runs segment-anything
 (``preprocess.sam``). Both are followed by the same clean-up (small components, small holes) and the

@@ -1,4 +1,4 @@
-"""The preprocessing chain: RAW dir → ``SEQ/work/<step>/`` → SEQUENCE dir (DESIGN.md §1, §4).
+"""The preprocessing chain: RAW dir → ``SEQ/work/<step>/`` → SEQUENCE dir (docs/architecture.md, §4).
 
 Each step reads earlier steps' dirs and writes its own, with ``done.json`` last; a finished step is
 skipped unless ``redo`` is set, so any step can be re-run alone (``--steps sfm --redo``). At the end,
@@ -7,7 +7,6 @@ and when a step fails, ``SEQ/report.html`` and ``report.json`` judge every step 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from hold.config import save_config
 from hold.utils.logging import get_logger
 from preprocess import STEPS
-from preprocess.config import PreprocessConfig, resolve_device
+from preprocess.config import PreprocessConfig, resolve_device, step_config
 from preprocess.errors import PreprocessError
 from preprocess.frames import FramesInfo
 from preprocess.report import StepFailure, write_report_safely
@@ -117,22 +116,6 @@ def run_step(step: str, raw: Path, seq: Path, cfg: PreprocessConfig) -> dict:
     return run_build(raw, seq, work, cfg.build, cfg.hand)
 
 
-def step_config(step: str, cfg: PreprocessConfig) -> dict:
-    """The part of the config a step depends on (stored in its ``done.json``)."""
-    import dataclasses
-
-    parts = {
-        "frames": ("frames",),
-        "masks": ("masks",),
-        "hands": ("hands", "hand", "camera"),
-        "sfm": ("sfm", "camera", "hand"),
-        "align": ("align", "hand", "seed"),
-        "build": ("build", "hand"),
-    }[step]
-    full = dataclasses.asdict(cfg)
-    return json.loads(json.dumps({k: full[k] for k in parts}))  # tuples → lists, as done.json reads back
-
-
 SEQ_MANAGED = ("images", "masks", "gt", WORK_DIR)
 """Folders of a SEQUENCE dir that preprocessing writes or replaces."""
 RAW_INPUTS = ("frames", "masks", "gt")
@@ -164,7 +147,7 @@ def run_pipeline(
     """Run ``steps`` (default: all, in order) from RAW into SEQ.
 
     Args:
-        raw: the RAW dir (DESIGN.md §4).
+        raw: the RAW dir (docs/formats.md).
         seq: the SEQUENCE dir to write; working dirs go to ``SEQ/work/``.
         steps: a subset of ``preprocess.STEPS``.
         redo: recompute the requested steps even when their output is finished.

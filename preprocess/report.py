@@ -23,6 +23,7 @@ import numpy as np
 from hold.utils.io import describe_os_error, write_json, write_text
 from hold.utils.logging import get_logger
 from preprocess import STEPS
+from preprocess.config import step_config
 from preprocess.report_checks import ReportThresholds, Verdict, step_verdicts
 from preprocess.report_data import ReportData, load_report_data, sfm_model_stats
 from preprocess.report_plots import (
@@ -186,8 +187,6 @@ def build_report(
 
 
 def _flag_other_config(data: ReportData, cfg: Any, verdicts: list[Verdict]) -> None:
-    from preprocess.pipeline import step_config
-
     for v in verdicts:
         done = data.done.get(v.step)
         if done is not None and v.status != "failed" and done.get("config") != step_config(v.step, cfg):

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from hold.data.sequence import LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT, LABEL_UNKNOWN, OBJECT_SOURCES
+from hold.geometry.camera import project
 from preprocess.report_data import (
     ReportData,
     camera,
@@ -339,11 +340,11 @@ def contact_sheet(data: ReportData) -> Plot | None:
         tile = tile.resize((SHEET_TILE_WIDTH, max(1, round(tile.height * s))), Image.Resampling.BILINEAR)
         draw = ImageDraw.Draw(tile)
         if K is not None and points is not None:
-            for u, v in _project(points[t], K) * s:
+            for u, v in project(points[t], K) * s:
                 draw.point((u, v), fill=(255, 255, 0))
         for side, kp in keypoints.items():
             if kp is not None and K_hand is not None:
-                uv = _project(kp[t], K_hand) * s
+                uv = project(kp[t], K_hand) * s
                 for a, b in BONES:
                     draw.line([tuple(uv[a]), tuple(uv[b])], fill=SKELETON_RGB[side], width=2)
         note = f"frame {t}"
@@ -373,8 +374,3 @@ def contact_sheet(data: ReportData) -> Plot | None:
         + "."
     )
     return Plot("contact_sheet", "all", "Contact sheet", caption, buf.getvalue())
-
-
-def _project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    z = np.clip(points[:, 2:3], 1e-6, None)
-    return points[:, :2] / z * K[[0, 1], [0, 1]] + K[:2, 2]

@@ -52,7 +52,7 @@ class Prompt:
 
 
 def import_segment_anything() -> types.ModuleType:
-    """Import ``segment_anything`` with a temporary torchvision shim (DESIGN.md §8).
+    """Import ``segment_anything`` with a temporary torchvision shim.
 
     segment-anything imports two torchvision image functions (its predictor's resize) and two box
     ops (only used by its automatic mask generator, which we do not use). torchvision cannot be

@@ -90,7 +90,7 @@ def test_model_generator_is_on_the_model_device(seq):
 def test_object_mesh_extraction_on_device(seq):
     system = HoldSystem(load_config("fast", SMALL), seq, None, 10).to(DEVICE)
     try:
-        mesh = system.extract_object_mesh(24)
+        mesh = system.model.extract_object_mesh(24)
     except EmptySurfaceError:
         return  # no surface at initialisation is a result, not a device error
     assert len(mesh.faces) > 0

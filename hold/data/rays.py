@@ -8,25 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hold.data.config import RaySamplingConfig
 from hold.data.sequence import LABEL_BACKGROUND, LABEL_UNKNOWN, Sequence
-from hold.utils.checks import at_least, fraction
-
-
-@dataclass
-class RaySamplingConfig:
-    frames_per_step: int = 10
-    """Frames drawn per optimisation step (HOLD: 10)."""
-    rays_per_frame: int = 128
-    """Pixels drawn per frame and step (HOLD: 128)."""
-    box_fraction: float = 0.8
-    """Share of each frame's rays drawn inside the padded box around the hand and object masks."""
-    box_padding: float = 0.1
-    """Padding of that box, as a fraction of its larger side."""
-
-    def __post_init__(self) -> None:
-        at_least(self, 1, "frames_per_step", "rays_per_frame")
-        fraction(self, "box_fraction")
-        at_least(self, 0, "box_padding")
 
 
 @dataclass
@@ -38,7 +21,7 @@ class RayBatch:
     origins: Tensor  # (R, 3)
     directions: Tensor  # (R, 3) unit length
     rgb: Tensor  # (R, 3) in [0, 1]
-    labels: Tensor  # (R,) long, DESIGN.md §3 labels (255 = unknown)
+    labels: Tensor  # (R,) long, docs/formats.md labels (255 = unknown)
 
     def __len__(self) -> int:
         return int(self.frame.shape[0])

@@ -1,4 +1,4 @@
-"""SEQUENCE format v1 (DESIGN.md §3): the contract between preprocessing and training.
+"""SEQUENCE format v1 (docs/formats.md): the contract between preprocessing and training.
 
 This module owns reading, writing and validating a SEQUENCE dir. Every problem is reported as a
 ``SequenceError`` naming the file, the key, what was expected and what was found.
@@ -37,7 +37,7 @@ class SequenceError(ValueError):
 
 @dataclass
 class HandTrack:
-    """Per-frame parameters of one hand (DESIGN.md §3, keys ``<side>.*``)."""
+    """Per-frame parameters of one hand (docs/formats.md, keys ``<side>.*``)."""
 
     global_orient: np.ndarray  # (T, 3) axis-angle
     pose: np.ndarray  # (T, J, 3) axis-angle per articulated joint

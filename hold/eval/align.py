@@ -1,6 +1,6 @@
 """Similarity alignment of a reconstructed object to the ground truth: global search + ICP with scale.
 
-HOLD §4 / DESIGN.md §6: the reconstructed canonical object is aligned to the GT mesh with rotation,
+HOLD §4 / docs/evaluation.md: the reconstructed canonical object is aligned to the GT mesh with rotation,
 translation and scale before CD and F-score. ICP alone is local, so it is started from several global
 initial rotations (after centroid and scale normalisation) and the start with the lowest Chamfer
 distance wins.
@@ -15,7 +15,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from hold.eval.config import EvalConfig
-from hold.eval.surface import check_points
+from hold.geometry.surface import check_points
 
 
 @dataclass(frozen=True)
@@ -201,7 +201,7 @@ def icp_with_scale(
 
 
 def align_similarity(source: np.ndarray, target: np.ndarray, cfg: EvalConfig) -> Alignment:
-    """Align ``source`` to ``target`` with rotation, translation and scale (HOLD §4, DESIGN.md §6).
+    """Align ``source`` to ``target`` with rotation, translation and scale (HOLD §4, docs/evaluation.md).
 
     Every initial transform from ``initial_transforms`` is refined by a short ICP on random subsets of
     ``cfg.icp_coarse_num_points`` points; the start with the lowest Chamfer distance is then refined

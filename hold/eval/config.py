@@ -1,4 +1,4 @@
-"""Configuration of the evaluation protocol (DESIGN.md §6, HOLD §4)."""
+"""Configuration of the evaluation protocol (docs/evaluation.md, HOLD §4)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The whole evaluation of one sequence: predictions + ground truth in, a structured result out.
 
-Implements the protocol of HOLD §4 / DESIGN.md §6. No file I/O here: the caller loads the meshes and
+Implements the protocol of HOLD §4 / docs/evaluation.md. No file I/O here: the caller loads the meshes and
 arrays (e.g. EXPORT/object_canonical.ply, joints.npz, SEQ/gt/) and writes ``result.to_dict()`` as
 metrics.json.
 """
@@ -28,7 +28,7 @@ from hold.eval.metrics import (
 )
 from hold.eval.pose_error import object_pose_errors, split_similarity
 from hold.eval.result import PROTOCOL_NAME, UNITS, EvalProtocol, EvalResult, FScoreResult
-from hold.eval.surface import sample_surface
+from hold.geometry.surface import sample_surface
 
 __all__ = [
     "PROTOCOL_NAME",
@@ -47,7 +47,7 @@ class HandObjectSequence:
     """What the metrics read of one side (prediction or ground truth); any part may be missing.
 
     Attributes:
-        joints: (T, 21, 3) hand keypoints in the camera frame, metres (common order, DESIGN.md §3).
+        joints: (T, 21, 3) hand keypoints in the camera frame, metres (common order, docs/formats.md).
             The prediction gives them on every frame (the poses the model used), detected or not.
         object_mesh: the object mesh in its own frame (prediction: canonical; GT: gt/object.ply).
         object_to_camera: (T, 4, 4) object frame → camera similarity per frame (see
@@ -88,7 +88,7 @@ def similarity_matrices(rotation: np.ndarray, translation: np.ndarray, scale: fl
 
 
 def evaluate(pred: HandObjectSequence, gt: HandObjectSequence, cfg: EvalConfig | None = None) -> EvalResult:
-    """Compute MPJPE, CD, F-scores, CD_h, the object scale error and pose errors (HOLD §4, DESIGN.md §6).
+    """Compute MPJPE, CD, F-scores, CD_h, the object scale error and pose errors (HOLD §4, docs/evaluation.md).
 
     - MPJPE needs ``joints`` on both sides; CD, F-scores and the scale error need ``object_mesh`` on
       both sides; CD_h needs ``joints``, ``object_mesh`` and ``object_to_camera`` on both sides; the

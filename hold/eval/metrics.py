@@ -1,4 +1,4 @@
-"""Pure metric functions of the HOLD protocol (HOLD §4, DESIGN.md §6): arrays in, numbers out.
+"""Pure metric functions of the HOLD protocol (HOLD §4, docs/evaluation.md): arrays in, numbers out.
 
 Inputs are in metres; MPJPE is reported in millimetres, Chamfer distances in cm² (squared
 distances, both directions summed) and F-scores in percent.
@@ -11,10 +11,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
-from hold.eval.surface import check_points
+from hold.geometry.surface import check_points
 
 NUM_KEYPOINTS = 21
-"""Hand keypoints in the common order of DESIGN.md §3 (0 wrist, then four per finger)."""
+"""Hand keypoints in the common order of docs/formats.md (0 wrist, then four per finger)."""
 M_TO_MM = 1e3
 M2_TO_CM2 = 1e4
 
@@ -179,7 +179,7 @@ def hand_relative_chamfer_cm2(
     gt_root: np.ndarray,
     valid: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
-    """Hand-relative object Chamfer distance CD_h, in cm² (HOLD §4, DESIGN.md §6).
+    """Hand-relative object Chamfer distance CD_h, in cm² (HOLD §4, docs/evaluation.md).
 
     In each frame both objects are posed in the camera frame and expressed relative to their own
     hand root (the wrist), with no alignment: ``x_rel = A_t x + b_t - root_t``. The per-frame

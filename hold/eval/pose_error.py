@@ -1,6 +1,6 @@
 """Per-frame object pose errors: the object's motion since a reference frame and its pose in the hand.
 
-DESIGN.md §6. CD and F-scores judge the canonical shape after a similarity alignment and CD_h mixes
+docs/evaluation.md. CD and F-scores judge the canonical shape after a similarity alignment and CD_h mixes
 shape and pose; these errors judge the poses alone, per frame:
 
 - **relative to the reference frame** (the first GT-valid frame): the object's motion
@@ -25,7 +25,7 @@ import numpy as np
 from hold.eval.metrics import M_TO_MM, check_frames, check_joints
 
 WRIST, INDEX_BASE, MIDDLE_BASE, LITTLE_BASE = 0, 5, 9, 17
-"""Keypoints spanning the hand frame, in the common 21-keypoint order (DESIGN.md §3)."""
+"""Keypoints spanning the hand frame, in the common 21-keypoint order (docs/formats.md)."""
 _DEGENERATE_M = 1e-9
 """Below this length (m) a hand-frame axis is undefined (coincident keypoints)."""
 

@@ -1,4 +1,4 @@
-"""The structured result of one evaluation and its metrics.json form (DESIGN.md §6)."""
+"""The structured result of one evaluation and its metrics.json form (docs/evaluation.md)."""
 
 from __future__ import annotations
 

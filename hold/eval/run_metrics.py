@@ -1,4 +1,4 @@
-"""Evaluation of a RUN dir against its sequence's ground truth (`hold-eval`, DESIGN.md §6).
+"""Evaluation of a RUN dir against its sequence's ground truth (`hold-eval`, docs/evaluation.md).
 
 Reads SEQ/gt/ (the SEQUENCE dir named in RUN/run.json) and the final model's reconstruction, runs the
 HOLD protocol (``hold.eval.evaluate``) and returns the metrics.json content. `hold-export` calls the
@@ -29,8 +29,8 @@ import hold
 from hold.config import HoldConfig
 from hold.data.sequence import OBJECT_SOURCES, SOURCE_SFM, GroundTruth, read_ground_truth
 from hold.eval.evaluate import HandObjectSequence, evaluate, similarity_matrices
-from hold.export.final import FinalModel, load_final_model
-from hold.export.meshes import object_mesh
+from hold.final.meshes import object_mesh
+from hold.final.model import FinalModel, load_final_model
 from hold.utils.io import write_json
 from hold.utils.logging import get_logger
 

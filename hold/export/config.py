@@ -1,4 +1,4 @@
-"""Configuration of `hold-export` (DESIGN.md §1, EXPORT dir): meshing, renders, preview video, scene."""
+"""Configuration of `hold-export` (docs/architecture.md, EXPORT dir): meshing, renders, preview video, scene."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`hold-export`: a RUN dir's final model → the EXPORT dir of DESIGN.md §1.
+"""`hold-export`: a RUN dir's final model → the EXPORT dir of docs/architecture.md.
 
 ```
 EXPORT/
@@ -32,8 +32,9 @@ from hold.config import ConfigError, HoldConfig, load_config
 from hold.data.sequence import LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT
 from hold.eval.run_metrics import evaluate_reconstruction, has_ground_truth, load_ground_truth
 from hold.export.config import ExportConfig
-from hold.export.final import FinalModel, load_final_model
-from hold.export.meshes import (
+from hold.export.renders import FrameMeshes, choose_frames, merge, render_frames, video_frame, write_video
+from hold.export.scene import SceneMesh, write_scene
+from hold.final.meshes import (
     ExportError,
     HandPoser,
     hand_mesh,
@@ -43,8 +44,7 @@ from hold.export.meshes import (
     posed_hand,
     posed_object,
 )
-from hold.export.renders import FrameMeshes, choose_frames, merge, render_frames, video_frame, write_video
-from hold.export.scene import SceneMesh, write_scene
+from hold.final.model import FinalModel, load_final_model
 from hold.geometry.mesh import decimate
 from hold.run import RunDir
 from hold.utils.io import atomic_open, write_json, write_npz

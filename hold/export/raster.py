@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hold.geometry.camera import project
+
 NEAR_M = 1e-3
 """Faces with a vertex closer to the camera plane than this (metres) are skipped."""
 MAX_CANDIDATES = 4_000_000
@@ -65,7 +67,7 @@ def rasterize(vertices: Tensor, faces: Tensor, K: Tensor, image_size: tuple[int,
     vertices = vertices.double()
     K = K.double()
     z = vertices[:, 2]
-    uv = vertices[:, :2] / z.clamp_min(NEAR_M)[:, None] * torch.stack([K[0, 0], K[1, 1]]) + K[:2, 2]
+    uv = project(vertices, K, NEAR_M)
     keep = (z[faces] > NEAR_M).all(1)
     face_ids = torch.nonzero(keep)[:, 0]
     tri = uv[faces[face_ids]]  # (F', 3, 2)

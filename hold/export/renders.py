@@ -14,9 +14,9 @@ import torch
 from tqdm import tqdm
 
 from hold.export.config import ExportConfig
-from hold.export.final import FinalModel
-from hold.export.meshes import ExportError
 from hold.export.raster import normal_image, normal_to_rgb
+from hold.final.meshes import ExportError
+from hold.final.model import FinalModel
 from hold.utils.io import write_png
 from hold.utils.visualize import to_uint8
 
@@ -98,7 +98,7 @@ def upsample(image: np.ndarray, stride: int, size: tuple[int, int]) -> np.ndarra
 def neural_render(final: FinalModel, frame: int, stride: int) -> dict[str, np.ndarray]:
     """HOLD-Net's render of a frame at every ``stride``-th pixel: ``rgb`` and ``normal`` (normal map on
     white, weighted by the foreground opacity), uint8 (h, w, 3)."""
-    out = final.system.render_frame(frame, stride)
+    out = final.model.render_frame(final.rays, frame, stride, final.cfg.train.render_chunk)
     alpha = 1.0 - out["class_probs"][..., :1]  # foreground opacity: 1 − P(background)
     # Σ w n is shorter than a unit normal where the opacity is partial: colour its direction.
     unit = torch.nn.functional.normalize(torch.as_tensor(out["normal"]), dim=-1)

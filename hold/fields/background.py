@@ -1,42 +1,28 @@
 """Background field: NeRF++'s inverted-sphere parametrisation (Zhang et al. 2020, §4) with a per-frame code.
 
 Outside the foreground sphere a point at distance r along a ray is described by (x / r, 1 / r), which
-maps all of space out to infinity into a bounded 4-D domain. With the camera at the origin (DESIGN.md
-§3), x / r is the ray direction, so the field is a function of (direction, inverse depth).
+maps all of space out to infinity into a bounded 4-D domain. With the camera at the origin (docs/formats.md), x / r is the ray direction, so the field is a function of (direction, inverse depth).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from hold.fields.config import EncodingConfig
+from hold.fields.config import BackgroundConfig
 from hold.fields.encoding import FrequencyEncoding
 from hold.fields.mlp import SkipMLP
-from hold.render.compositing import volume_weights
-from hold.utils.checks import at_least
 
 
 @dataclass
-class BackgroundConfig:
-    encoding: EncodingConfig = field(default_factory=lambda: EncodingConfig(num_frequencies=10))
-    """Fourier features of the 4-D (direction, inverse depth) coordinate (NeRF++: 10 octaves)."""
-    hidden_dim: int = 256
-    """Width of the MLP (NeRF++ / HOLD: 256)."""
-    num_layers: int = 8
-    """Hidden layers of the MLP (NeRF++ / HOLD: 8)."""
-    skip_layers: tuple[int, ...] = (4,)
-    """Layers that receive the encoded input again."""
-    latent_dim: int = 32
-    """Width of the per-frame code that lets the background change over the video (HOLD: 32)."""
-    num_samples: int = 32
-    """Samples per ray, uniform in inverse depth between the foreground sphere and infinity."""
+class BackgroundSamples:
+    """The background field along each ray: (R, S) depths (increasing), (R, S) densities, (R, S, 3) colours."""
 
-    def __post_init__(self) -> None:
-        at_least(self, 1, "hidden_dim", "num_layers", "num_samples")
-        at_least(self, 0, "latent_dim")
+    depth: Tensor
+    sigma: Tensor
+    rgb: Tensor
 
 
 class BackgroundField(nn.Module):
@@ -76,7 +62,7 @@ class BackgroundField(nn.Module):
             perturb: jitter the samples (training).
 
         Returns:
-            (R, 3) background colour in [0, 1].
+            The samples along each ray; ``hold.render.compositing.background_colour`` composites them.
         """
         R, S = directions.shape[0], self.cfg.num_samples
         # Inverse depth from 1/inner to ~0 (infinity), uniform: NeRF++ §4.
@@ -89,7 +75,4 @@ class BackgroundField(nn.Module):
         out = self.mlp(torch.cat([self.encoding(coords), latent], -1)).reshape(R, S, 4)
         sigma = torch.nn.functional.softplus(out[..., 0])
         rgb = torch.sigmoid(out[..., 1:])
-        depth = 1.0 / inv.clamp_min(1e-6)
-        # The last interval reaches "infinity": depth far beyond the last sample, so it absorbs the rest.
-        weights, residual = volume_weights(depth, sigma, depth[:, -1] * 1e3)
-        return (weights[..., None] * rgb).sum(-2) + residual[:, None] * rgb[:, -1]
+        return BackgroundSamples(depth=1.0 / inv.clamp_min(1e-6), sigma=sigma, rgb=rgb)

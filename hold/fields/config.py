@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from hold.utils.checks import at_least
+
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
@@ -218,3 +220,23 @@ def _check_skips(skips: tuple[int, ...], num_layers: int, where: str) -> None:
             f"(1 = second linear layer, {num_layers} = output layer)",
         )
     _check(len(set(skips)) == len(skips), f"{where}.skip_layers: duplicate entries in {tuple(skips)}")
+
+
+@dataclass
+class BackgroundConfig:
+    encoding: EncodingConfig = field(default_factory=lambda: EncodingConfig(num_frequencies=10))
+    """Fourier features of the 4-D (direction, inverse depth) coordinate (NeRF++: 10 octaves)."""
+    hidden_dim: int = 256
+    """Width of the MLP (NeRF++ / HOLD: 256)."""
+    num_layers: int = 8
+    """Hidden layers of the MLP (NeRF++ / HOLD: 8)."""
+    skip_layers: tuple[int, ...] = (4,)
+    """Layers that receive the encoded input again."""
+    latent_dim: int = 32
+    """Width of the per-frame code that lets the background change over the video (HOLD: 32)."""
+    num_samples: int = 32
+    """Samples per ray, uniform in inverse depth between the foreground sphere and infinity."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "hidden_dim", "num_layers", "num_samples")
+        at_least(self, 0, "latent_dim")

@@ -21,10 +21,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from hold.geometry.camera import project
 from hold.hand.config import HandFitConfig, JointLimitsConfig
 from hold.hand.model import HandModel
 
-_MIN_DEPTH = 1e-3  # metres: keeps the projection finite for points at or behind the camera
+MIN_DEPTH = 1e-3  # metres: keeps the projection finite for points at or behind the camera
 
 
 @dataclass
@@ -74,13 +75,6 @@ def robust(u2: Tensor, kind: str) -> Tensor:
     raise ValueError(f"robust_loss: expected 'gmof', 'cauchy' or 'l2', found {kind!r}")
 
 
-def project(points: Tensor, K: Tensor) -> Tensor:
-    """Pinhole projection of camera-frame points (T, N, 3) with K (T, 3, 3) → pixels (T, N, 2)."""
-    z = points[..., 2:].clamp_min(_MIN_DEPTH)
-    uv = points[..., :2] / z
-    return uv * K[:, None, [0, 1], [0, 1]] + K[:, None, :2, 2]
-
-
 def centred(points: Tensor, valid: Tensor) -> Tensor:
     """Points (…, N, 3) minus the mean of those flagged valid (…, N)."""
     w = valid / valid.sum(-1, keepdim=True).clamp_min(1.0)
@@ -103,7 +97,7 @@ class FitObjective:
         """Per-keypoint data terms (T, 21), per-joint prior and limit terms (T, J), keypoints (T, 21, 3)."""
         cfg = self.cfg
         kp = self.model.forward_keypoints(go, pose, betas, transl)
-        u2 = (project(kp, obs.K) - obs.kp2d[..., :2]).square().sum(-1) / cfg.robust_scale_px**2
+        u2 = (project(kp, obs.K, MIN_DEPTH) - obs.kp2d[..., :2]).square().sum(-1) / cfg.robust_scale_px**2
         v3 = obs.kp3d[..., 3]
         u3 = (centred(kp, v3) - centred(obs.kp3d[..., :3], v3)).square().sum(-1) / cfg.robust_scale_3d**2
         kp_cost = cfg.weight_2d * obs.kp2d[..., 2] * robust(u2, cfg.robust_loss)

@@ -26,7 +26,8 @@ import roma
 import torch
 from torch import Tensor
 
-from hold.hand.fit_objective import FitObjective, Observations, centred, project, robust
+from hold.geometry.camera import project
+from hold.hand.fit_objective import MIN_DEPTH, FitObjective, Observations, centred, robust
 from hold.hand.kinematics import rotvec_to_rotmat
 from hold.hand.model import FINGER_KEYPOINTS, PALM_KEYPOINTS
 
@@ -144,7 +145,7 @@ def rigid_hypotheses(
 
     def loss_fn() -> Tensor:  # (T, H)
         rel = (rotvec_to_rotmat(rv)[:, :, None] @ body[:, None, palm, :, None])[..., 0]
-        uv = project((rel + c[:, :, None]).reshape(t * h, -1, 3), kk).view(t, h, -1, 2)
+        uv = project((rel + c[:, :, None]).reshape(t * h, -1, 3), kk, MIN_DEPTH).view(t, h, -1, 2)
         u2 = (uv - obs2d[..., :2]).square().sum(-1) / cfg.robust_scale_px**2
         v3 = obs3d[..., 3]
         u3 = (centred(rel, v3) - centred(obs3d[..., :3], v3)).square().sum(-1) / cfg.robust_scale_3d**2

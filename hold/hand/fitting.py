@@ -1,8 +1,8 @@
-"""Fit a hand model to per-frame keypoints (preprocessing, DESIGN.md §1 step "hand fit").
+"""Fit a hand model to per-frame keypoints (preprocessing, docs/architecture.md step "hand fit").
 
 Inputs per frame: 21 pixel keypoints with confidences (perspective camera ``K``) and optionally
 root-relative 3D keypoints (camera axes, metres), e.g. an external estimator's ``hands.npz``
-(DESIGN.md §4). The objective (``fit_objective``) combines a robust reprojection term, a robust 3D
+(docs/formats.md). The objective (``fit_objective``) combines a robust reprojection term, a robust 3D
 term, pose and shape priors, joint limits and temporal smoothness; the search (``fit_search``)
 handles the ambiguities of 2D keypoints with several hypotheses per frame and neighbours' solutions
 as further starts.
@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hold.geometry.camera import project
 from hold.hand import fit_search as search
 from hold.hand.config import HandFitConfig, JointLimitsConfig
-from hold.hand.fit_objective import Fit, FitObjective, Observations, project
+from hold.hand.fit_objective import MIN_DEPTH, Fit, FitObjective, Observations
 from hold.hand.model import HandModel
 
 
@@ -186,7 +187,7 @@ class HandFitter:
 
 def _reprojection_error(kp: Tensor, obs: Observations) -> Tensor:
     used = obs.kp2d[..., 2] > 0
-    d = (project(kp, obs.K) - obs.kp2d[..., :2]).norm(dim=-1)
+    d = (project(kp, obs.K, MIN_DEPTH) - obs.kp2d[..., :2]).norm(dim=-1)
     return torch.where(used, d, 0.0).sum(-1) / used.sum(-1)  # NaN (0/0) where nothing was used
 
 

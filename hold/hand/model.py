@@ -1,6 +1,6 @@
 """The hand-model interface shared by the Anny and MANO adapters.
 
-Conventions (DESIGN.md §3): metres, radians, camera frame = world frame. A hand model maps
+Conventions (docs/formats.md): metres, radians, camera frame = world frame. A hand model maps
 ``global_orient (B, 3)``, ``pose (B, J, 3)`` (axis-angle per articulated joint), ``betas (B, nb)`` and
 ``transl (B, 3)`` to posed vertices, the 21 keypoints in the common order and the per-bone LBS
 transforms. The *canonical* space is the model's rest mesh for the given betas: the points that the
@@ -23,7 +23,7 @@ from hold.hand.spec import HAND_MODEL_SPECS
 KEYPOINT_NAMES: tuple[str, ...] = ("wrist",) + tuple(
     f"{finger}{i}" for finger in ("thumb", "index", "middle", "ring", "little") for i in range(1, 5)
 )
-"""The 21 keypoints in the common order: wrist, then each finger from base to tip (DESIGN.md §3)."""
+"""The 21 keypoints in the common order: wrist, then each finger from base to tip (docs/formats.md)."""
 FINGER_NAMES: tuple[str, ...] = ("thumb", "index", "middle", "ring", "little")
 FINGER_KEYPOINTS: tuple[tuple[int, int, int, int], ...] = tuple(
     (1 + 4 * f, 2 + 4 * f, 3 + 4 * f, 4 + 4 * f) for f in range(5)

@@ -1,4 +1,4 @@
-"""Parameter sizes of each supported hand model, as stored in SEQUENCE files (DESIGN.md §3).
+"""Parameter sizes of each supported hand model, as stored in SEQUENCE files (docs/formats.md).
 
 Kept free of heavy imports so that reading and validating a sequence never loads a hand model.
 """

@@ -1,11 +1,10 @@
-"""Configuration of HOLD-Net's nodes (HOLD §3.2, DESIGN.md §5)."""
+"""Configuration of HOLD-Net's nodes (HOLD §3.2, docs/architecture.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hold.fields.background import BackgroundConfig
-from hold.fields.config import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
+from hold.fields.config import BackgroundConfig, ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
 from hold.utils.checks import at_least, fraction
 
 

@@ -1,25 +1,29 @@
-"""HOLD-Net (HOLD §3.2, DESIGN.md §5): renders rays of a sequence from its nodes and per-frame parameters.
+"""HOLD-Net (HOLD §3.2, docs/architecture.md): renders rays of a sequence from its nodes and per-frame parameters.
 
 The module returns render outputs only; losses, schedules and logging live in ``hold.system``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import trimesh
 from torch import Tensor, nn
 
-from hold.data.rays import RayBatch
+from hold.data.rays import RayBatch, SequenceRays
 from hold.data.sequence import Sequence
 from hold.fields.background import BackgroundField
-from hold.hand import build_hand_model
+from hold.geometry.mesh import extract_mesh
+from hold.hand.build import build_hand_model
 from hold.hand.config import HandConfig
 from hold.hand.model import HandOutput
 from hold.model.config import ModelConfig
 from hold.model.nodes import CanonicalTerms, HandNode, NodeEval, NodeRays, ObjectNode
 from hold.params import FrameParams
-from hold.render.compositing import CompositeRender, composite
+from hold.render.compositing import CompositeRender, background_colour, composite
 from hold.render.config import RenderConfig
 from hold.render.samplers import build_sampler
 
@@ -121,11 +125,45 @@ class HoldNet(nn.Module):
             )
         )
         fars = torch.stack([e.samples.far for e in evals], -1).max(-1).values
-        bg = self.background(
-            batch.directions, fars.detach() + self.cfg.background_margin, batch.frame, perturb=perturb
+        bg = background_colour(
+            self.background(
+                batch.directions, fars.detach() + self.cfg.background_margin, batch.frame, perturb=perturb
+            )
         )
         return HoldOutput(
             render=composite([e.samples for e in evals], bg),
             far_rays={e.samples.label: e.far_rays for e in evals},
             node_labels=tuple(e.samples.label for e in evals),
         )
+
+    # ----------------------------------------------------------------------------- inference
+    @torch.no_grad()
+    def extract_object_mesh(self, resolution: int) -> trimesh.Trimesh:
+        """Canonical object mesh (canonical units) by marching cubes on the object SDF (HOLD §3.3).
+
+        Raises:
+            EmptySurfaceError: the SDF has no zero level set inside the object's bounding box.
+        """
+        bound = self.cfg.object.sphere_radius + self.cfg.object.sphere_margin
+        sdf, device = self.object.canonical_sdf, self.params.object.scale.device
+        return extract_mesh(lambda x: sdf(x.to(device)), (-bound, bound), resolution)
+
+    @torch.no_grad()
+    def render_frame(self, rays: SequenceRays, index: int, stride: int, chunk: int) -> dict[str, np.ndarray]:
+        """Render every ``stride``-th pixel of the ``index``-th frame of ``rays`` in chunks of ``chunk``
+        rays; arrays shaped (h, w, …): rgb, normal, class_probs, amodal and the image (gt)."""
+        was_training = self.training
+        self.eval()
+        device = self.params.object.scale.device
+        frame = rays.frame_rays(index, stride)
+        parts: dict[str, list[Tensor]] = {"rgb": [], "normal": [], "class_probs": [], "amodal": []}
+        for start in range(0, len(frame), chunk):
+            sub = RayBatch(*(getattr(frame, f)[start : start + chunk] for f in frame.__dataclass_fields__))
+            render = self(sub.to(device)).render
+            for key in parts:
+                parts[key].append(getattr(render, key).cpu())
+        self.train(was_training)
+        h, w = math.ceil(rays.height / stride), math.ceil(rays.width / stride)
+        out = {k: torch.cat(v).reshape(h, w, -1).numpy() for k, v in parts.items()}
+        out["gt"] = frame.rgb.reshape(h, w, 3).numpy()
+        return out

@@ -16,11 +16,11 @@ import torch
 import trimesh
 from torch import Tensor, nn
 
-from hold.eval.surface import sample_surface
 from hold.fields.color import ColorNetwork
 from hold.fields.config import ColorNetworkConfig
 from hold.fields.sdf import SDFGradientOutput, SDFNetwork
 from hold.geometry.mesh import signed_distance
+from hold.geometry.surface import sample_surface
 from hold.hand.config import HandConfig
 from hold.hand.model import HandModel, HandOutput
 from hold.hand.skinning import HandDeformer, blend_transforms

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from hold.refine.raster import SoftRasterConfig
-from hold.utils.checks import at_least
+from hold.utils.checks import at_least, positive
 
 ContactRegion = Literal["tips", "pads", "palm", "zones"]
 ContactPer = Literal["region", "vertex"]
@@ -15,6 +14,43 @@ ContactPer = Literal["region", "vertex"]
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(message)
+
+
+@dataclass
+class SoftRasterConfig:
+    sigma: float = 1.0
+    """Sharpness σ in squared pixels: the silhouette blurs over about √σ pixels at the boundary."""
+    cutoff: float = 3.0
+    """Faces farther than cutoff·√σ pixels from a pixel are skipped there (D < 1e-3 beyond 2.7·√σ)."""
+    max_chunk_elements: int = 4_000_000
+    """Pixel × face pairs evaluated at once; bounds memory (≈ 40 bytes per pair with gradients)."""
+    near: float = 1e-3
+    """Vertices closer to the camera than this (metres) are clamped, so projection stays finite."""
+    tile_size: int = 1
+    """Side of the square pixel tiles that faces are binned into; 1 evaluates exactly the pixels in
+    each face's padded box (fewest pairs; larger tiles trade wasted pairs for fewer index operations)."""
+    cull_backfaces: bool = True
+    """Skip faces that face away from the camera: the front faces of a closed, outward-oriented mesh
+    cover the same silhouette at half the cost."""
+    outside: Literal["max", "product"] = "max"
+    """How the faces that do not contain a pixel cover it. ``product``: SoftRas's 1 − Π(1 − D_j) over
+    every nearby face; where several faces meet the contour their tails add up and the silhouette's
+    0.5 level lies a fraction of a pixel outside the mesh (a bias that pushes a fitted mesh away from
+    the camera). ``max``: only the nearest outside face counts, so the 0.5 level is on the contour;
+    faces containing the pixel still combine by product (no dips along interior edges)."""
+    backend: Literal["auto", "torch", "kaolin"] = "auto"
+    """``torch`` (this module), ``kaolin`` (DIB-R soft mask, CUDA), or ``auto``: kaolin when it imports
+    and the vertices are on a CUDA device, else torch (one warning)."""
+    kaolin_sigmainv: float = 7000.0
+    """kaolin backend: DIB-R sharpness (higher is sharper), in normalised device coordinates."""
+    kaolin_boxlen: float = 0.02
+    """kaolin backend: margin of a face's box (normalised device coordinates) where it influences pixels."""
+    kaolin_knum: int = 30
+    """kaolin backend: maximum number of faces that influence one pixel."""
+
+    def __post_init__(self) -> None:
+        positive(self, "sigma", "cutoff", "near", "kaolin_sigmainv", "kaolin_boxlen")
+        at_least(self, 1, "max_chunk_elements", "tile_size", "kaolin_knum")
 
 
 @dataclass

@@ -17,8 +17,8 @@ import torch
 import trimesh
 from torch import Tensor
 
-from hold.eval.surface import sample_surface
 from hold.geometry.mesh import decimate, largest_component, marching_cubes, sdf_grid
+from hold.geometry.surface import sample_surface
 from hold.hand.config import HandConfig
 from hold.hand.mano_io import load_contact_zones
 from hold.hand.model import HandModel

@@ -21,7 +21,8 @@ from hold.params import FrameParams
 from hold.refine.config import RefineConfig
 from hold.refine.scene import PoseBatch, pose_scene
 from hold.refine.terms import Context, RefineProblem, weighted_total
-from hold.utils.logging import RunLogger, get_logger
+from hold.run_logger import RunLogger
+from hold.utils.logging import get_logger
 
 log = get_logger("refine")
 

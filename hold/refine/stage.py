@@ -1,4 +1,4 @@
-"""Stage 2 of a run: load stage 1, refine the poses, write ``RUN/stage2/`` (DESIGN.md §1).
+"""Stage 2 of a run: load stage 1, refine the poses, write ``RUN/stage2/`` (docs/architecture.md).
 
 ```
 RUN/stage2/
@@ -24,7 +24,7 @@ from hold.config import HoldConfig
 from hold.data.sequence import HandTrack, ObjectTrack, Sequence, SequenceError, sequence_arrays
 from hold.fields.sdf import SDFNetwork
 from hold.geometry.mesh import EmptySurfaceError
-from hold.hand import build_hand_model
+from hold.hand.build import build_hand_model
 from hold.params import FrameParams
 from hold.refine.diagnostics import frame_residuals
 from hold.refine.geometry import hand_geometry, object_geometry
@@ -33,8 +33,9 @@ from hold.refine.overlay import overlay_frames, silhouette_masks, write_video
 from hold.refine.targets import load_targets
 from hold.refine.terms import RefineProblem
 from hold.run import RunDir, RunDirError
+from hold.run_logger import RunLogger
 from hold.utils.io import atomic_open, write_json, write_npz
-from hold.utils.logging import RunLogger, get_logger
+from hold.utils.logging import get_logger
 
 log = get_logger("refine")
 

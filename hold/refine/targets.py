@@ -73,7 +73,7 @@ def _area(mask: np.ndarray, size: tuple[int, int]) -> Tensor:
 
 
 def occlusion_aware_targets(labels: np.ndarray, sides: list[str], size: tuple[int, int]) -> tuple:
-    """Targets and weights from label maps (T, H, W) uint8 (DESIGN.md §3 labels).
+    """Targets and weights from label maps (T, H, W) uint8 (docs/formats.md labels).
 
     Returns:
         (object_target, object_weight, hand_target, hand_weight) as in ``MaskTargets``.

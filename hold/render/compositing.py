@@ -4,7 +4,7 @@ HOLD §3.2 (Eq. 9–10): the samples of all nodes along a ray are merged by dept
 together, so that whichever surface is in front occludes the others; the background is added with the
 residual transmittance. Each node is also rendered alone (its amodal mask, used by HOLD's sparsity and
 segmentation terms), and the merged weights summed per class give the rendered class distribution
-over (background, object, right hand, left hand), the labels of the SEQUENCE masks (DESIGN.md §3).
+over (background, object, right hand, left hand), the labels of the SEQUENCE masks (docs/formats.md).
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hold.fields.background import BackgroundSamples
+
 BACKGROUND, OBJECT, RIGHT_HAND, LEFT_HAND = 0, 1, 2, 3
-"""Class indices of the rendered class distribution, equal to the mask labels of DESIGN.md §3."""
+"""Class indices of the rendered class distribution, equal to the mask labels of docs/formats.md."""
 CLASS_NAMES = ("background", "object", "right", "left")
 NUM_CLASSES = len(CLASS_NAMES)
 
@@ -131,6 +133,13 @@ def volume_weights(z: Tensor, sigma: Tensor, far: Tensor) -> tuple[Tensor, Tenso
     transmittance = torch.exp(-optical)
     weights = (1.0 - torch.exp(-free)) * transmittance[:, :-1]
     return weights, transmittance[:, -1]
+
+
+def background_colour(samples: BackgroundSamples) -> Tensor:
+    """(R, 3) colour of the background field along each ray (NeRF++ §4). The last interval reaches
+    "infinity": far beyond the last sample, so it absorbs the rest of the ray."""
+    weights, residual = volume_weights(samples.depth, samples.sigma, samples.depth[:, -1] * 1e3)
+    return (weights[..., None] * samples.rgb).sum(-2) + residual[:, None] * samples.rgb[:, -1]
 
 
 def render_node(node: NodeSamples) -> NodeRender:

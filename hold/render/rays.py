@@ -1,6 +1,6 @@
 """Per-pixel rays of a pinhole camera and their intervals inside bounding spheres.
 
-Conventions (DESIGN.md §3): OpenCV camera (x right, y down, z forward) at the origin; camera frame =
+Conventions (docs/formats.md): OpenCV camera (x right, y down, z forward) at the origin; camera frame =
 world frame. A ray is ``x(t) = o + t·v``; with unit directions ``t`` is the distance along the ray.
 """
 

@@ -1,4 +1,4 @@
-"""The one place where optional packages are imported (DESIGN.md §7).
+"""The one place where optional packages are imported (docs/architecture.md).
 
 A missing optional package never breaks ``import hold``: :func:`optional_import` returns ``None``.
 Code that *needs* one calls :func:`require`, which raises a single :class:`MissingDependencyError`

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# background, object, right hand, left hand (DESIGN.md §3 labels 0–3)
+# background, object, right hand, left hand (docs/formats.md labels 0–3)
 CLASS_COLORS = np.array([[40, 40, 40], [230, 160, 40], [60, 140, 230], [90, 200, 120]], np.uint8)
 
 

@@ -1,6 +1,6 @@
 """Backend ``mediapipe`` of step ``hands``: the frames → mediapipe → right/left tracks → RAW hands.npz.
 
-The result is written in the layout of RAW/hands.npz (DESIGN.md §4), for the frames of step
+The result is written in the layout of RAW/hands.npz (docs/formats.md), for the frames of step
 ``frames`` (their pixels), to ``work/hands/mediapipe/hands.npz``; the ``hands`` step reads it with the
 same checks as an imported file and fits the hand model to it exactly as for backend ``import``.
 """

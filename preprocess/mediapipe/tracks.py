@@ -201,7 +201,7 @@ def choose_sides(
 
 
 def hand_estimates(det: Detections, sides: tuple[str, ...], assignment: np.ndarray) -> dict[str, np.ndarray]:
-    """The RAW ``hands.npz`` arrays (DESIGN.md §4) of the assigned detections.
+    """The RAW ``hands.npz`` arrays (docs/formats.md) of the assigned detections.
 
     Per side: ``kp2d`` (T, 21, 3) pixel x, y and the detection's score as the confidence of every
     keypoint (0 where invalid); ``kp3d`` (T, 21, 3) the world landmarks minus the wrist (root-relative,

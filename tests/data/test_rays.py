@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hold.data.rays import RaySamplingConfig, SequenceRays, pixel_rays
+from hold.data.config import RaySamplingConfig
+from hold.data.rays import SequenceRays, pixel_rays
 from hold.data.sequence import read_sequence, write_sequence
 from tests.conftest import random_frames, random_sequence
 

@@ -14,11 +14,11 @@ from PIL import Image
 
 from hold.data.sequence import read_ground_truth, read_sequence
 from hold.data.synthetic import generate, main, make_config, validate_raw
-from hold.data.synthetic.estimators import project
 from hold.data.synthetic.grasp import exact_signed_distance
 from hold.data.synthetic.render import RenderMesh, cast
 from hold.data.synthetic.texture import VertexColorAlbedo
-from hold.hand import build_hand_model
+from hold.geometry.camera import project
+from hold.hand.build import build_hand_model
 
 TOLERANCE_M = 0.002  # the contact / penetration threshold
 

@@ -14,7 +14,7 @@ from hold.data.synthetic import main, make_config, validate_raw
 from hold.data.synthetic.config import NoiseConfig, SynthConfig
 from hold.data.synthetic.presets import NOISE_PRESETS, noise_config
 from hold.data.synthetic.scene import finger_motion_weights, make_trajectory, spin_progress
-from hold.hand import build_hand_model
+from hold.hand.build import build_hand_model
 
 FINGERTIPS, THUMB = [8, 12, 16, 20], [1, 2, 3, 4]
 FRAMES = 8

@@ -7,8 +7,9 @@ import pytest
 from scipy.ndimage import distance_transform_edt
 
 from hold.data.synthetic.config import NoiseConfig
-from hold.data.synthetic.estimators import dropout_runs, emulate_hand_estimates, noisy_masks, project
+from hold.data.synthetic.estimators import dropout_runs, emulate_hand_estimates, noisy_masks
 from hold.data.synthetic.presets import noise_config
+from hold.geometry.camera import project
 
 T = 300
 

@@ -9,7 +9,7 @@ import trimesh
 from hold.eval.align import align_similarity, cube_rotations, umeyama
 from hold.eval.config import EvalConfig
 from hold.eval.metrics import chamfer_distance, fscore
-from hold.eval.surface import sample_surface
+from hold.geometry.surface import sample_surface
 
 FAST = EvalConfig(num_surface_samples=2000)
 

@@ -10,14 +10,9 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from hold.config import from_dict
-from hold.eval import (
-    EvalConfig,
-    EvalResult,
-    HandObjectSequence,
-    evaluate,
-    sample_surface,
-    similarity_matrices,
-)
+from hold.eval.config import EvalConfig
+from hold.eval.evaluate import EvalResult, HandObjectSequence, evaluate, similarity_matrices
+from hold.geometry.surface import sample_surface
 
 # 24 PCA starts instead of 48: the alignment itself is tested in test_align.py.
 FAST = EvalConfig(num_surface_samples=2000, init_rotations="pca")

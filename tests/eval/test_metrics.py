@@ -1,4 +1,4 @@
-"""Metric functions on cases with known answers (HOLD §4, DESIGN.md §6)."""
+"""Metric functions on cases with known answers (HOLD §4, docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from hold.eval.metrics import chamfer_distance, fscore, hand_relative_chamfer_cm2, mpjpe_mm
-from hold.eval.surface import sample_surface
+from hold.geometry.surface import sample_surface
 
 
 def _joints(num_frames: int, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Object pose errors on cases with known answers (hold.eval.pose_error, DESIGN.md §6)."""
+"""Object pose errors on cases with known answers (hold.eval.pose_error, docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from hold.eval import Similarity, hand_frames, object_pose_errors, rotation_angle_deg, similarity_matrices
-from hold.eval.pose_error import error_stats, split_similarity
+from hold.eval.align import Similarity
+from hold.eval.evaluate import similarity_matrices
+from hold.eval.pose_error import (
+    error_stats,
+    hand_frames,
+    object_pose_errors,
+    rotation_angle_deg,
+    split_similarity,
+)
 
 T = 5
 CENTROID = np.array([0.01, -0.02, 0.03])

@@ -15,8 +15,8 @@ import trimesh
 from hold.cli import EXIT_USAGE, eval_main, export_main
 from hold.data.sequence import read_ground_truth, read_sequence, sequence_arrays
 from hold.export.export import run_config
-from hold.export.final import load_final_model
-from hold.export.meshes import posed_hand
+from hold.final.meshes import posed_hand
+from hold.final.model import load_final_model
 from hold.refine.stage import REFINED_POSES
 from hold.run import RunDir
 from hold.utils.io import write_npz

@@ -10,11 +10,11 @@ import torch
 import trimesh
 
 from hold.export.config import ExportConfig
-from hold.export.final import final_stage
-from hold.export.meshes import ExportError
 from hold.export.raster import normal_image, rasterize
 from hold.export.renders import choose_frames, merge, side_view
 from hold.export.scene import SceneMesh, write_scene
+from hold.final.meshes import ExportError
+from hold.final.model import final_stage
 from hold.refine.raster import hard_silhouette
 from hold.run import RunDir, RunDirError
 

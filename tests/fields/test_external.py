@@ -8,7 +8,9 @@ import warnings
 import pytest
 import torch
 
-from hold.fields import EncodingConfig, HashGridEncoding, TorchHashGrid
+from hold.fields.config import EncodingConfig
+from hold.fields.encoding import HashGridEncoding
+from hold.fields.hashgrid import TorchHashGrid
 from hold.utils import external
 from hold.utils.external import BackendFallbackWarning, MissingDependencyError, resolve_backend
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from hold.fields import EncodingConfig, FrequencyEncoding, HashGridEncoding, coarse_to_fine_weights
+from hold.fields.config import EncodingConfig
+from hold.fields.encoding import FrequencyEncoding, HashGridEncoding, coarse_to_fine_weights
 
 
 def test_layout_matches_hold_embedder():

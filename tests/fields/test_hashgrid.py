@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from hold.fields import EncodingConfig, HashGridEncoding, TorchHashGrid, grid_levels
+from hold.fields.config import EncodingConfig
+from hold.fields.encoding import HashGridEncoding
+from hold.fields.hashgrid import TorchHashGrid, grid_levels
 from hold.fields.tcnn_grid import tcnn_encoding_config
 
 PRIMES = (1, 2654435761, 805459861, 3674653429)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hold.fields import EncodingConfig, SDFNetwork, SDFNetworkConfig
+from hold.fields.config import EncodingConfig, SDFNetworkConfig
+from hold.fields.sdf import SDFNetwork
 
 SMALL_HASH = EncodingConfig(
     type="hashgrid", num_levels=8, log2_hashmap_size=14, max_resolution=256, backend="torch"

@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hold.fields import EncodingConfig, SDFNetwork, SDFNetworkConfig, TorchHashGrid
+from hold.fields.config import EncodingConfig, SDFNetworkConfig
+from hold.fields.hashgrid import TorchHashGrid
+from hold.fields.sdf import SDFNetwork
 from hold.utils.external import is_available
 
 pytestmark = [

@@ -6,8 +6,7 @@ import torch
 from hold.config import load_config
 from hold.data.rays import RayBatch, SequenceRays
 from hold.data.sequence import read_sequence
-from hold.model import HoldNet
-from hold.model.holdnet import group_by_frame
+from hold.model.holdnet import HoldNet, group_by_frame
 from hold.model.nodes import ray_point_distance
 
 

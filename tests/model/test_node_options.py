@@ -10,7 +10,8 @@ import trimesh
 
 from hold.fields.config import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
 from hold.geometry.mesh import signed_distance
-from hold.hand import HandConfig, build_hand_model
+from hold.hand.build import build_hand_model
+from hold.hand.config import HandConfig
 from hold.model.config import HandNodeConfig, ObjectNodeConfig
 from hold.model.nodes import HandNode, NodeRays, ObjectNode
 from hold.render.config import BoundedSamplerConfig, DensityConfig

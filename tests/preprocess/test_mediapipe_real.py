@@ -62,7 +62,7 @@ def test_mediapipe_finds_the_rendered_right_hand(
     uv = joints @ K.T
     uv = uv[..., :2] / uv[..., 2:]
     err = np.linalg.norm(kp2d[valid, :, :2] - uv[valid], axis=-1)
-    assert np.median(err) <= MAX_MEDIAN_2D_PX  # same keypoint order as gt (DESIGN.md §3)
+    assert np.median(err) <= MAX_MEDIAN_2D_PX  # same keypoint order as gt (docs/formats.md)
     np.testing.assert_allclose(kp3d[valid, 0], 0.0)  # root-relative
     span = np.linalg.norm(kp3d[valid, 12], axis=-1)  # wrist → middle fingertip, metres
     assert 0.05 < np.median(span) < 0.25

@@ -15,7 +15,7 @@ from scipy.spatial.transform import Rotation
 
 from hold.data.sequence import SOURCE_HAND, read_ground_truth, read_sequence, validate_sequence
 from hold.eval.metrics import mpjpe_mm
-from hold.hand import build_hand_model
+from hold.hand.build import build_hand_model
 from preprocess import STEPS
 from preprocess.cli import main
 from preprocess.config import load_preprocess_config

@@ -15,7 +15,7 @@ from hold.config import load_config
 from hold.data.sequence import read_ground_truth, read_sequence
 from hold.geometry.mesh import signed_distance
 from hold.geometry.rotations import axis_angle_to_matrix
-from hold.hand import build_hand_model
+from hold.hand.build import build_hand_model
 from hold.params import FrameParams
 from hold.refine.diagnostics import frame_residuals
 from hold.refine.geometry import hand_geometry, object_geometry

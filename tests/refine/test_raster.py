@@ -6,7 +6,8 @@ import torch
 import trimesh
 from scipy import ndimage
 
-from hold.refine.raster import SoftRasterConfig, hard_silhouette, soft_silhouette
+from hold.refine.config import SoftRasterConfig
+from hold.refine.raster import hard_silhouette, soft_silhouette
 
 K = torch.tensor([[80.0, 0, 32], [0, 80.0, 32], [0, 0, 1]])
 

@@ -3,18 +3,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hold.render import (
+from hold.render.compositing import (
     BACKGROUND,
     LEFT_HAND,
     OBJECT,
     RIGHT_HAND,
-    LaplaceDensity,
     NodeSamples,
     composite,
-    laplace_density,
     render_node,
     volume_weights,
 )
+from hold.render.density import LaplaceDensity, laplace_density
 
 R, S = 6, 200
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from hold.config import ConfigError, from_dict
-from hold.render import BoundedSampler, RenderConfig, build_sampler
+from hold.render.config import RenderConfig
+from hold.render.samplers import BoundedSampler, build_sampler
 
 
 def test_render_config_loads_strictly():

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import torch
 
-from hold.render import DensityConfig, LaplaceDensity, laplace_density, volume_weights
+from hold.render.compositing import volume_weights
+from hold.render.config import DensityConfig
+from hold.render.density import LaplaceDensity, laplace_density
 
 
 def test_laplace_density_matches_the_laplace_cdf():

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from hold.render import pixel_grid, pixel_rays, ray_points, sphere_intersection
+from hold.render.rays import pixel_grid, pixel_rays, ray_points, sphere_intersection
 
 K = torch.tensor([[200.0, 0.0, 31.5], [0.0, 180.0, 23.5], [0.0, 0.0, 1.0]])
 

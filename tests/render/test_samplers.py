@@ -3,17 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hold.render import (
-    BoundedSampler,
-    BoundedSamplerConfig,
-    ErrorBoundedSampler,
-    SamplerConfig,
-    build_sampler,
-    pixel_grid,
-    pixel_rays,
-    sample_pdf,
-    sphere_intersection,
-)
+from hold.render.config import BoundedSamplerConfig, SamplerConfig
+from hold.render.rays import pixel_grid, pixel_rays, sphere_intersection
+from hold.render.samplers import BoundedSampler, ErrorBoundedSampler, build_sampler, sample_pdf
 
 CENTER, RADIUS, BOUND = torch.tensor([0.0, 0.0, 2.0]), 0.5, 1.0
 

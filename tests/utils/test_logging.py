@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from hold.config import load_config
-from hold.utils.logging import RunLogger, get_logger, resolve_wandb_mode, setup_logging
+from hold.run_logger import RunLogger, resolve_wandb_mode
+from hold.utils.logging import get_logger, setup_logging
 
 
 def test_wandb_mode_resolution(monkeypatch, tmp_path: Path):
@@ -95,8 +96,8 @@ def test_offline_wandb_holds_the_meshes_the_summary_and_the_report(
 ):
     """Issue 18, part 3: the object mesh of each re-meshing as a W&B 3D object (and a .glb on disk), the
     stage timings and evaluation metrics in the summary run, the preprocessing report attached."""
+    from hold.run_logger import SUMMARY_FILE, write_run_summary
     from hold.stages import run_stages
-    from hold.utils.logging import SUMMARY_FILE, write_run_summary
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     seq = tmp_path / "seq"

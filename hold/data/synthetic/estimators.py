@@ -14,26 +14,13 @@ import numpy as np
 from scipy.ndimage import binary_opening, distance_transform_edt, gaussian_filter
 
 from hold.data.synthetic.config import NoiseConfig
+from hold.geometry.camera import project
 
 LABEL_BACKGROUND, LABEL_OBJECT, LABEL_RIGHT = 0, 1, 2
 _FOREGROUND = (LABEL_OBJECT, LABEL_RIGHT)
 _BLOB_ASPECT = (0.5, 1.0)  # range of a spurious blob's minor/major axis ratio
 _CONF_MIN = 0.01  # smallest confidence of a kept keypoint (0 means dropped)
 _CONFUSION_LEVEL = 0.5  # contact confusion swaps where the smooth unit-variance field exceeds this
-
-
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection.
-
-    Args:
-        points: (..., 3) camera frame.
-        K: (3, 3) intrinsics.
-
-    Returns:
-        (..., 2) pixel coordinates; pixel (i, j) covers [i, i+1) × [j, j+1).
-    """
-    uvw = points @ K.T
-    return uvw[..., :2] / uvw[..., 2:3]
 
 
 def noisy_masks(labels: np.ndarray, cfg: NoiseConfig, rng: np.random.Generator) -> np.ndarray:
@@ -159,7 +146,7 @@ def emulate_hand_estimates(
     """Noisy 2D/3D keypoints with confidences, outliers and dropouts from the GT joints.
 
     Args:
-        joints: (T, 21, 3) GT keypoints, camera frame, metres (DESIGN order, 0 = wrist).
+        joints: (T, 21, 3) GT keypoints, camera frame, metres (common order, 0 = wrist).
         K: (3, 3) intrinsics.
         labels: (T, H, W) exact label maps (for occlusion).
         depth: (T, H, W) exact z-depth (for occlusion).

@@ -31,8 +31,9 @@ from hold.data.synthetic.scene import (
     wall_mesh,
 )
 from hold.data.synthetic.texture import PlaneAlbedo, ProceduralAlbedo, ProceduralTexture, VertexColorAlbedo
-from hold.hand import HandConfig, HandModel, build_hand_model
-from hold.hand.config import JointLimitsConfig
+from hold.hand.build import build_hand_model
+from hold.hand.config import HandConfig, JointLimitsConfig
+from hold.hand.model import HandModel
 from hold.utils.io import write_png
 
 log = logging.getLogger(__name__)

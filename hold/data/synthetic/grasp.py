@@ -24,9 +24,9 @@ from torch import Tensor
 from hold.data.synthetic.config import GraspConfig
 from hold.data.synthetic.objects import ObjectModel, sample_faces
 from hold.data.synthetic.render import ray_cast
-from hold.hand import HandModel
 from hold.hand.anatomy import palm_normal, vertex_normals
 from hold.hand.config import JointLimitsConfig
+from hold.hand.model import HandModel
 
 _MIDDLE_KNUCKLE, _INDEX_KNUCKLE, _LITTLE_KNUCKLE, _WRIST = 9, 5, 17, 0
 _FAR = 1.0  # metres: a ray start surely outside any hand-held object

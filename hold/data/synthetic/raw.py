@@ -1,4 +1,4 @@
-"""Writers: the RAW dir (DESIGN.md §4) with gt/, the oracle SEQUENCE dir and the contact sheet."""
+"""Writers: the RAW dir (docs/formats.md) with gt/, the oracle SEQUENCE dir and the contact sheet."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def write_raw(
 
 
 def ground_truth(seq: RenderedSequence) -> GroundTruth:
-    """The ``gt/`` content (DESIGN.md §3) of a rendered sequence."""
+    """The ``gt/`` content (docs/formats.md) of a rendered sequence."""
     T = len(seq.images)
     return GroundTruth(
         joints={"right": seq.joints},

@@ -1,4 +1,4 @@
-"""Validation of a RAW dir (DESIGN.md §4): every problem names the file, the key, expected and found."""
+"""Validation of a RAW dir (docs/formats.md): every problem names the file, the key, expected and found."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _HAND_SIDES = ("right", "left")
 
 
 class RawError(ValueError):
-    """A RAW dir that breaks DESIGN.md §4."""
+    """A RAW dir that breaks docs/formats.md."""
 
 
 def validate_raw(root: str | Path) -> int:

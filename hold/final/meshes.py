@@ -12,7 +12,7 @@ import torch
 import trimesh
 
 from hold.export.config import ExportConfig
-from hold.export.final import FinalModel
+from hold.final.model import FinalModel
 from hold.geometry.mesh import EmptySurfaceError, extract_mesh
 from hold.hand.model import HandOutput
 from hold.hand.skinning import knn_skinning_weights, warp_to_posed
@@ -43,7 +43,7 @@ def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, 
     else:
         log.info("object mesh: marching cubes at %d³", resolution)
         try:
-            mesh = final.system.extract_object_mesh(resolution)
+            mesh = final.model.extract_object_mesh(resolution)
         except EmptySurfaceError as e:
             raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
         source = {"file": None, "resolution": resolution}

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from hold.config import HoldConfig
+from hold.data.rays import SequenceRays
 from hold.data.sequence import Sequence, read_sequence
-from hold.model import HoldNet
+from hold.model.holdnet import HoldNet
 from hold.run import RunDir, RunDirError
 from hold.stages import stage3_sequence
-from hold.system import HoldSystem
 from hold.utils.logging import get_logger
 
 log = get_logger("export")
@@ -40,7 +40,8 @@ class FinalModel:
         poses: ``"refined"`` (stage 2's refined.npz) or ``"sequence"`` (SEQ's initial poses).
         sequence_dir: the SEQUENCE dir of the run (from run.json).
         seq: the sequence the model was built from.
-        system: the HoldSystem holding the weights (rendering and meshing helpers), in eval mode.
+        model: HOLD-Net with the stage's weights, in eval mode (``render_frame``, ``extract_object_mesh``).
+        rays: the sequence's rays, for ``model.render_frame``.
         fallback: why stage 1 stands in for a finished stage 3 (``final_stage``); None when it does not.
     """
 
@@ -50,12 +51,9 @@ class FinalModel:
     poses: str
     sequence_dir: Path
     seq: Sequence
-    system: HoldSystem
+    model: HoldNet
+    rays: SequenceRays
     fallback: str | None = None
-
-    @property
-    def model(self) -> HoldNet:
-        return self.system.model
 
     @property
     def num_frames(self) -> int:
@@ -155,11 +153,11 @@ def load_final_model(run_dir: str | Path, cfg: HoldConfig | None = None) -> Fina
         poses = "refined" if seq3 is not seq else poses
         seq = seq3
     log.info("final model: stage %d (%s), poses: %s", stage, weights, poses)
-    system = HoldSystem(cfg, seq, None, max_steps=1)
+    model = HoldNet(seq, cfg.model, cfg.hand, cfg.render, seed=cfg.seed)
     state = torch.load(weights, map_location="cpu", weights_only=True)
     try:
-        system.model.load_state_dict(state)
+        model.load_state_dict(state)
     except RuntimeError as e:
         raise RunDirError(f"{weights}: does not fit the run's config ({str(e).splitlines()[0]})") from None
-    system.eval()
-    return FinalModel(run, cfg, stage, poses, sequence_dir, seq, system, fallback)
+    model.eval()
+    return FinalModel(run, cfg, stage, poses, sequence_dir, seq, model, SequenceRays(seq, cfg.rays), fallback)
