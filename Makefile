@@ -9,7 +9,7 @@ TORCH_PIN := torch==2.13.0
 export ANNY_CACHE_DIR ?= $(HOME)/.cache/anny
 DEMO_DIR ?= demo_out
 
-.PHONY: setup test demo lint format clean mediapipe-env
+.PHONY: setup test test-quick demo lint format clean mediapipe-env
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	WANDB_MODE=disabled $(BIN)/pytest -q
+
+test-quick: $(STAMP)
+	WANDB_MODE=disabled $(BIN)/pytest -q -m "not slow"
 
 demo: $(STAMP)
 	$(BIN)/python -m hold.demo $(DEMO_DIR)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from hold.utils.checks import at_least, zero_or_above
+from hold.utils.schedule import check_ramp
 
 SegmentationForm = Literal["nll", "squared"]
 
@@ -38,6 +39,9 @@ class LossConfig:
 
     def __post_init__(self) -> None:
         at_least(self, 0, "eikonal_min")
+        for f in fields(self):
+            if f.name not in ("segmentation_form", "eikonal_min"):
+                check_ramp(getattr(self, f.name), f.name)
 
 
 @dataclass

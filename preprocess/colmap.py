@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image  # noqa: F401  (load Pillow's zlib before pycolmap's: the other order crashes PNG writes)
 
-from hold.utils.external import is_available, require
+from hold.utils.external import require, resolve_backend
 from hold.utils.logging import get_logger
 from preprocess.config import SfmConfig
 from preprocess.errors import PreprocessError
@@ -55,16 +55,19 @@ def camera_matrix(camera) -> np.ndarray:  # camera: pycolmap.Camera
 
 
 def choose_backend(cfg: SfmConfig) -> str:
-    """``pycolmap`` or ``hloc`` for ``sfm.backend`` (``auto``: hloc when it imports)."""
-    if cfg.backend == "hloc":
-        try:
-            require("hloc", "sfm.backend=hloc")
-        except ImportError as e:
-            raise PreprocessError(STEP, str(e)) from None
-        return "hloc"
-    if cfg.backend == "auto" and is_available("hloc"):
-        return "hloc"
-    return "pycolmap"
+    """``pycolmap`` or ``hloc`` for ``sfm.backend`` (``auto``: hloc when it imports, else pycolmap with
+    one warning)."""
+    try:
+        return resolve_backend(
+            cfg.backend,
+            feature="SfM features and matching",
+            setting="sfm.backend",
+            fallback="pycolmap",
+            accelerated="hloc",
+            package="hloc",
+        )
+    except ImportError as e:
+        raise PreprocessError(STEP, str(e)) from None
 
 
 def keyframe_pairs(names: list[str], stride: int) -> list[tuple[str, str]]:

@@ -513,15 +513,6 @@ def load_preprocess_config(
     return cfg
 
 
-def resolve_device(name: str) -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``; anything else unchanged."""
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def step_config(step: str, cfg: PreprocessConfig) -> dict:
     """The part of the config a step depends on (stored in its ``done.json``)."""
     parts = {

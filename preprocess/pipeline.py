@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from hold.config import save_config
+from hold.utils.external import resolve_device
 from hold.utils.logging import get_logger
 from preprocess import STEPS
-from preprocess.config import PreprocessConfig, resolve_device, step_config
+from preprocess.config import PreprocessConfig, step_config
 from preprocess.errors import PreprocessError
 from preprocess.frames import FramesInfo
 from preprocess.report import StepFailure, write_report_safely

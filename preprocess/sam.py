@@ -25,9 +25,9 @@ from scipy import ndimage
 from tqdm import tqdm
 
 from hold.data.sequence import LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT
-from hold.utils.external import require
+from hold.utils.external import require, resolve_device
 from hold.utils.logging import get_logger
-from preprocess.config import SamConfig, resolve_device
+from preprocess.config import SamConfig
 from preprocess.errors import PreprocessError
 from preprocess.frames import FramesInfo, load_frame
 

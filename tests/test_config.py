@@ -103,3 +103,17 @@ def test_a_bad_config_is_refused_before_the_run_dir_exists(tiny_synthetic, tmp_p
     run = tmp_path / "run"
     assert train_main([str(tiny_synthetic.oracle_dir), "--out", str(run), "train.stage1_steps=-5"]) == 2
     assert "stage1_steps must be ≥ 1" in capsys.readouterr().err and not run.exists()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("loss.sparsity=[0,1,2]", "sparsity: a ramp is"),
+        ("loss.rgb=-1", "rgb: a loss weight must be ≥ 0"),
+        ("loss.hand_prior=[300,0,5,200]", "hand_prior: a ramp needs 0 ≤ start_step ≤ end_step"),
+        ("loss.segmentation=[0,-1,0.1,100]", "segmentation: a ramp's weights must be ≥ 0"),
+    ],
+)
+def test_loss_ramps_are_checked_when_the_config_loads(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("demo", [override])

@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
+
 NOISE = (
     "Tip",
     "litlogger",
@@ -26,7 +28,6 @@ SOURCE_LINE_WARNING = re.compile(
 )
 
 
-@pytest.mark.slow
 def test_short_training_prints_no_third_party_noise(tiny_synthetic, tmp_path):
     argv = [
         str(tiny_synthetic.oracle_dir),

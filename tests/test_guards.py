@@ -19,6 +19,8 @@ from hold.data.sequence import LABEL_BACKGROUND, LABEL_OBJECT, read_sequence
 from hold.stages import run_stages
 from hold.system import HoldSystem, TrainingStoppedError
 
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
+
 SMALL = ["rays.frames_per_step=2", "rays.rays_per_frame=32", "logging.wandb=disabled", "train.image_every=0"]
 
 

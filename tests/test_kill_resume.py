@@ -11,12 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from hold.config import load_config
 from hold.eval.run_metrics import evaluate_run
 from hold.stages import run_stages
 from tests.test_stages_refine import _CHILD, OVERRIDES, ROOT
+
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
 
 KILL_OVERRIDES = [*OVERRIDES, "train.stage3_steps=6"]
 KILL_POINTS = (

@@ -3,6 +3,7 @@ was re-meshed loads into a fresh model, and a checkpoint cut short falls back to
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from hold.cli import train_main
@@ -10,6 +11,8 @@ from hold.config import load_config
 from hold.data.sequence import read_sequence
 from hold.stages import run_stages
 from hold.system import HoldSystem
+
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
 
 STEPS = [
     "rays.frames_per_step=2",

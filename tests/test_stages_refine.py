@@ -19,6 +19,9 @@ from hold.cli import EXIT_USAGE, train_main
 from hold.config import load_config
 from hold.run import RunDirError
 from hold.stages import run_stages
+from tests.export.conftest import TINY_REFINE
+
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE1_STEPS = 30
@@ -33,19 +36,7 @@ OVERRIDES = [
     "train.mesh_every=5",  # meshing on: checkpoints hold a resized object.mesh_vertices
     "train.mesh_resolution=24",
     "train.final_mesh_resolution=32",
-    "refine.mesh_resolution=32",
-    "refine.mesh_faces=300",
-    "refine.hand_raster_faces=300",
-    "refine.sdf_grid_resolution=16",
-    "refine.hand_sdf_grid_resolution=24",
-    "refine.object_points=400",
-    "refine.penetration_object_points=100",
-    "refine.raster_size=48",
-    "refine.phase1_frames=3",
-    "refine.phase1_iterations=3",
-    "refine.phase2_iterations=3",
-    "refine.chunk_frames=3",
-    "refine.overlay_size=48",
+    *TINY_REFINE,
 ]
 
 _CHILD = """

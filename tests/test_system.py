@@ -34,7 +34,9 @@ SHORT = [
 ]
 
 
-@pytest.mark.parametrize("preset", list_presets())
+@pytest.mark.parametrize(
+    "preset", [pytest.param(p, marks=pytest.mark.slow) if p == "paper" else p for p in list_presets()]
+)
 def test_every_preset_trains_two_steps(preset, tiny_synthetic, tmp_path):
     cfg = load_config(preset, SMALL + SHORT)
     run = run_stages(tiny_synthetic.oracle_dir, tmp_path / "run", cfg, [1])

@@ -362,6 +362,28 @@ def sequence_arrays(seq: Sequence) -> dict[str, np.ndarray]:
     return out
 
 
+def pose_keys(seq: Sequence) -> list[str]:
+    """The ``sequence.npz`` keys of the per-frame hand and object parameters (what stage 2 refines)."""
+    hands = [f"{side}.{k}" for side in seq.hands for k in ("global_orient", "pose", "betas", "transl")]
+    return [*hands, "object.rot", "object.transl", "object.scale"]
+
+
+def with_poses(seq: Sequence, poses: dict[str, np.ndarray], where: str) -> Sequence:
+    """A copy of ``seq`` whose hand and object parameters are those of ``poses`` (``pose_keys``),
+    checked as the reader checks ``sequence.npz``.
+
+    Raises:
+        SequenceError: a key is missing or has the wrong shape or type (naming ``where`` and the key).
+    """
+    missing = [k for k in pose_keys(seq) if k not in poses]
+    if missing:
+        raise SequenceError(f"{where}: key '{missing[0]}' is missing")
+    arrays = sequence_arrays(seq) | {k: poses[k] for k in pose_keys(seq)}
+    out = _sequence_from_arrays(arrays, _read_meta_dict(sequence_meta(seq)), where)
+    out.root = seq.root
+    return out
+
+
 def sequence_meta(seq: Sequence) -> dict[str, Any]:
     return {
         "format": FORMAT_NAME,

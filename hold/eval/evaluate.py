@@ -13,11 +13,10 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
+from hold.data.sequence import NUM_KEYPOINTS
 from hold.eval.align import align_similarity
 from hold.eval.config import EvalConfig
 from hold.eval.metrics import (
-    M2_TO_CM2,
-    NUM_KEYPOINTS,
     chamfer_distance,
     check_frames,
     check_root_index,
@@ -29,6 +28,7 @@ from hold.eval.metrics import (
 from hold.eval.pose_error import object_pose_errors, split_similarity
 from hold.eval.result import PROTOCOL_NAME, UNITS, EvalProtocol, EvalResult, FScoreResult
 from hold.geometry.surface import sample_surface
+from hold.utils.units import M2_TO_CM2
 
 __all__ = [
     "PROTOCOL_NAME",

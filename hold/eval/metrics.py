@@ -11,12 +11,9 @@ from typing import NamedTuple
 import numpy as np
 from scipy.spatial import cKDTree
 
+from hold.data.sequence import NUM_KEYPOINTS
 from hold.geometry.surface import check_points
-
-NUM_KEYPOINTS = 21
-"""Hand keypoints in the common order of docs/formats.md (0 wrist, then four per finger)."""
-M_TO_MM = 1e3
-M2_TO_CM2 = 1e4
+from hold.utils.units import M2_TO_CM2, M_TO_MM
 
 
 class FScore(NamedTuple):

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hold.eval.metrics import M_TO_MM, check_frames, check_joints
+from hold.eval.metrics import check_frames, check_joints
+from hold.utils.units import M_TO_MM
 
 WRIST, INDEX_BASE, MIDDLE_BASE, LITTLE_BASE = 0, 5, 9, 17
 """Keypoints spanning the hand frame, in the common 21-keypoint order (docs/formats.md)."""

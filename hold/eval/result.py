@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from hold.eval.align import Alignment
-from hold.eval.metrics import M_TO_MM
 from hold.eval.pose_error import PoseErrors
+from hold.utils.units import M_TO_MM
 
 PROTOCOL_NAME = "HOLD (CVPR 2024) §4"
 UNITS = {

@@ -1,13 +1,10 @@
-"""Configuration of `hold-export` (docs/architecture.md, EXPORT dir): meshing, renders, preview video, scene."""
+"""Configuration of `hold-export` (the EXPORT dir of docs/formats.md): meshing, renders, preview video, scene."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
+from hold.utils.checks import check
 
 
 @dataclass
@@ -48,28 +45,28 @@ class ExportConfig:
     """Opacity of the mesh renders drawn over the input frame."""
 
     def __post_init__(self) -> None:
-        _check(
+        check(
             self.object_mesh_resolution == 0 or self.object_mesh_resolution >= 8,
             f"object_mesh_resolution must be 0 (reuse the stage's mesh) or >= 8, found {self.object_mesh_resolution}",
         )
-        _check(
+        check(
             self.hand_mesh_resolution >= 8,
             f"hand_mesh_resolution must be >= 8, found {self.hand_mesh_resolution}",
         )
-        _check(
+        check(
             self.hand_mesh_margin_m >= 0, f"hand_mesh_margin_m must be >= 0, found {self.hand_mesh_margin_m}"
         )
-        _check(self.max_faces >= 0, f"max_faces must be >= 0, found {self.max_faces}")
-        _check(
+        check(self.max_faces >= 0, f"max_faces must be >= 0, found {self.max_faces}")
+        check(
             all(f >= 0 for f in self.render_frames), f"render_frames must be >= 0, found {self.render_frames}"
         )
-        _check(self.num_render_frames >= 0, f"num_render_frames must be >= 0, found {self.num_render_frames}")
-        _check(self.render_stride >= 1, f"render_stride must be >= 1, found {self.render_stride}")
-        _check(self.scene_frame >= -1, f"scene_frame must be >= -1, found {self.scene_frame}")
-        _check(self.video_fps >= 1, f"video_fps must be >= 1, found {self.video_fps}")
-        _check(
+        check(self.num_render_frames >= 0, f"num_render_frames must be >= 0, found {self.num_render_frames}")
+        check(self.render_stride >= 1, f"render_stride must be >= 1, found {self.render_stride}")
+        check(self.scene_frame >= -1, f"scene_frame must be >= -1, found {self.scene_frame}")
+        check(self.video_fps >= 1, f"video_fps must be >= 1, found {self.video_fps}")
+        check(
             self.video_frame_stride >= 1, f"video_frame_stride must be >= 1, found {self.video_frame_stride}"
         )
-        _check(
+        check(
             0.0 <= self.overlay_alpha <= 1.0, f"overlay_alpha must be in [0, 1], found {self.overlay_alpha}"
         )

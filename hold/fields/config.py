@@ -11,12 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hold.utils.checks import at_least
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
+from hold.utils.checks import at_least, check
 
 
 @dataclass
@@ -59,56 +54,56 @@ class EncodingConfig:
     an error when missing) or ``auto`` (tinycudann when importable with CUDA, else torch with a warning)."""
 
     def __post_init__(self) -> None:
-        _check(
+        check(
             self.type in ("frequency", "hashgrid"),
             f"EncodingConfig.type: {self.type!r} is not one of 'frequency', 'hashgrid'",
         )
-        _check(
+        check(
             self.backend in ("auto", "torch", "tcnn"),
             f"EncodingConfig.backend: {self.backend!r} is not one of 'auto', 'torch', 'tcnn'",
         )
-        _check(self.anneal_start >= 0, f"EncodingConfig.anneal_start must be >= 0, found {self.anneal_start}")
-        _check(self.anneal_steps >= 0, f"EncodingConfig.anneal_steps must be >= 0, found {self.anneal_steps}")
+        check(self.anneal_start >= 0, f"EncodingConfig.anneal_start must be >= 0, found {self.anneal_start}")
+        check(self.anneal_steps >= 0, f"EncodingConfig.anneal_steps must be >= 0, found {self.anneal_steps}")
         if self.type == "frequency":
-            _check(
+            check(
                 self.num_frequencies >= 0,
                 f"EncodingConfig.num_frequencies must be >= 0, found {self.num_frequencies}",
             )
-            _check(
+            check(
                 self.include_input or self.num_frequencies > 0,
                 "EncodingConfig: num_frequencies=0 with include_input=false encodes nothing",
             )
             return
-        _check(self.num_levels >= 1, f"EncodingConfig.num_levels must be >= 1, found {self.num_levels}")
-        _check(
+        check(self.num_levels >= 1, f"EncodingConfig.num_levels must be >= 1, found {self.num_levels}")
+        check(
             self.features_per_level in (1, 2, 4, 8),
             f"EncodingConfig.features_per_level must be 1, 2, 4 or 8 (as in tinycudann), found {self.features_per_level}",
         )
-        _check(
+        check(
             4 <= self.log2_hashmap_size <= 30,
             f"EncodingConfig.log2_hashmap_size must be in [4, 30], found {self.log2_hashmap_size}",
         )
-        _check(
+        check(
             self.base_resolution >= 2,
             f"EncodingConfig.base_resolution must be >= 2, found {self.base_resolution}",
         )
-        _check(
+        check(
             self.max_resolution >= self.base_resolution,
             f"EncodingConfig.max_resolution ({self.max_resolution}) must be >= base_resolution ({self.base_resolution})",
         )
-        _check(
+        check(
             self.num_levels > 1 or self.max_resolution == self.base_resolution,
             "EncodingConfig: a single level needs max_resolution == base_resolution",
         )
-        _check(
+        check(
             len(self.bbox_min) == len(self.bbox_max),
             f"EncodingConfig.bbox_min has {len(self.bbox_min)} values but bbox_max has {len(self.bbox_max)}",
         )
-        _check(
+        check(
             all(lo < hi for lo, hi in zip(self.bbox_min, self.bbox_max)),
             f"EncodingConfig: bbox_min {tuple(self.bbox_min)} must be below bbox_max {tuple(self.bbox_max)} in every dimension",
         )
-        _check(self.init_scale >= 0, f"EncodingConfig.init_scale must be >= 0, found {self.init_scale}")
+        check(self.init_scale >= 0, f"EncodingConfig.init_scale must be >= 0, found {self.init_scale}")
 
     @property
     def per_level_scale(self) -> float:
@@ -151,23 +146,23 @@ class SDFNetworkConfig:
     eikonal loss needs it). HOLD: 100."""
 
     def __post_init__(self) -> None:
-        _check(self.input_dim >= 1, f"SDFNetworkConfig.input_dim must be >= 1, found {self.input_dim}")
-        _check(self.hidden_dim >= 1, f"SDFNetworkConfig.hidden_dim must be >= 1, found {self.hidden_dim}")
-        _check(self.num_layers >= 1, f"SDFNetworkConfig.num_layers must be >= 1, found {self.num_layers}")
-        _check(self.feature_dim >= 0, f"SDFNetworkConfig.feature_dim must be >= 0, found {self.feature_dim}")
-        _check(self.cond_dim >= 0, f"SDFNetworkConfig.cond_dim must be >= 0, found {self.cond_dim}")
-        _check(
+        check(self.input_dim >= 1, f"SDFNetworkConfig.input_dim must be >= 1, found {self.input_dim}")
+        check(self.hidden_dim >= 1, f"SDFNetworkConfig.hidden_dim must be >= 1, found {self.hidden_dim}")
+        check(self.num_layers >= 1, f"SDFNetworkConfig.num_layers must be >= 1, found {self.num_layers}")
+        check(self.feature_dim >= 0, f"SDFNetworkConfig.feature_dim must be >= 0, found {self.feature_dim}")
+        check(self.cond_dim >= 0, f"SDFNetworkConfig.cond_dim must be >= 0, found {self.cond_dim}")
+        check(
             self.softplus_beta > 0, f"SDFNetworkConfig.softplus_beta must be > 0, found {self.softplus_beta}"
         )
-        _check(self.init_radius > 0, f"SDFNetworkConfig.init_radius must be > 0, found {self.init_radius}")
+        check(self.init_radius > 0, f"SDFNetworkConfig.init_radius must be > 0, found {self.init_radius}")
         _check_skips(self.skip_layers, self.num_layers, "SDFNetworkConfig")
-        _check(
+        check(
             not self.geometric_init or self.encoding.include_input,
             "SDFNetworkConfig.geometric_init needs encoding.include_input=true (the sphere is built from the raw "
             "point); set one of them differently",
         )
         if self.encoding.type == "hashgrid":
-            _check(
+            check(
                 len(self.encoding.bbox_min) == self.input_dim,
                 f"SDFNetworkConfig.encoding.bbox_min/bbox_max have {len(self.encoding.bbox_min)} values but "
                 f"SDFNetworkConfig.input_dim is {self.input_dim}",
@@ -202,11 +197,11 @@ class ColorNetworkConfig:
     """Width of a per-frame latent code fed to the network; 0 = none. HOLD's object: 32."""
 
     def __post_init__(self) -> None:
-        _check(self.hidden_dim >= 1, f"ColorNetworkConfig.hidden_dim must be >= 1, found {self.hidden_dim}")
-        _check(self.num_layers >= 1, f"ColorNetworkConfig.num_layers must be >= 1, found {self.num_layers}")
-        _check(self.latent_dim >= 0, f"ColorNetworkConfig.latent_dim must be >= 0, found {self.latent_dim}")
+        check(self.hidden_dim >= 1, f"ColorNetworkConfig.hidden_dim must be >= 1, found {self.hidden_dim}")
+        check(self.num_layers >= 1, f"ColorNetworkConfig.num_layers must be >= 1, found {self.num_layers}")
+        check(self.latent_dim >= 0, f"ColorNetworkConfig.latent_dim must be >= 0, found {self.latent_dim}")
         _check_skips(self.skip_layers, self.num_layers, "ColorNetworkConfig")
-        _check(
+        check(
             self.view_encoding.type == "frequency",
             f"ColorNetworkConfig.view_encoding.type must be 'frequency', found {self.view_encoding.type!r}",
         )
@@ -214,12 +209,12 @@ class ColorNetworkConfig:
 
 def _check_skips(skips: tuple[int, ...], num_layers: int, where: str) -> None:
     for s in skips:
-        _check(
+        check(
             isinstance(s, int) and 1 <= s <= num_layers,
             f"{where}.skip_layers: {s!r} is not a layer index in [1, {num_layers}] "
             f"(1 = second linear layer, {num_layers} = output layer)",
         )
-    _check(len(set(skips)) == len(skips), f"{where}.skip_layers: duplicate entries in {tuple(skips)}")
+    check(len(set(skips)) == len(skips), f"{where}.skip_layers: duplicate entries in {tuple(skips)}")
 
 
 @dataclass

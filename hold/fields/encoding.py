@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from hold.fields.config import EncodingConfig
 from hold.fields.hashgrid import TorchHashGrid
-from hold.utils.external import resolve_backend
+from hold.utils.external import no_cuda, resolve_backend
 
 
 def coarse_to_fine_weights(alpha: Tensor, num_bands: int) -> Tensor:
@@ -107,7 +107,15 @@ class HashGridEncoding(Encoding):
             raise ValueError(
                 f"encoding.bbox_min/bbox_max have {len(cfg.bbox_min)} values but the input has {input_dim} dimensions"
             )
-        self.backend = resolve_backend(cfg.backend)
+        self.backend = resolve_backend(
+            cfg.backend,
+            feature="hash-grid encoding",
+            setting="backend",
+            fallback="torch",
+            accelerated="tcnn",
+            package="tinycudann",
+            blocker=no_cuda,
+        )
         if self.backend == "tcnn":
             from hold.fields.tcnn_grid import TcnnHashGrid  # only imported where tinycudann exists
 

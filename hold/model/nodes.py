@@ -16,6 +16,7 @@ import torch
 import trimesh
 from torch import Tensor, nn
 
+from hold.data.sequence import LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT
 from hold.fields.color import ColorNetwork
 from hold.fields.config import ColorNetworkConfig
 from hold.fields.sdf import SDFGradientOutput, SDFNetwork
@@ -25,7 +26,7 @@ from hold.hand.config import HandConfig
 from hold.hand.model import HandModel, HandOutput
 from hold.hand.skinning import HandDeformer, blend_transforms
 from hold.model.config import HandNodeConfig, ObjectNodeConfig
-from hold.render.compositing import LEFT_HAND, OBJECT, RIGHT_HAND, NodeSamples
+from hold.render.compositing import NodeSamples
 from hold.render.config import DensityConfig
 from hold.render.density import LaplaceDensity
 from hold.render.rays import RayInterval, ray_points, sphere_intersection
@@ -106,7 +107,7 @@ class HandNode(nn.Module):
     ) -> None:
         super().__init__()
         self.cfg = cfg
-        self.label = RIGHT_HAND if hand_model.side == "right" else LEFT_HAND
+        self.label = LABEL_RIGHT if hand_model.side == "right" else LABEL_LEFT
         self.hand_model = hand_model.requires_grad_(False)
         self.deformer = HandDeformer(hand_model, hand_cfg)
         self.sdf_net = SDFNetwork(cfg.sdf)
@@ -253,7 +254,7 @@ class ObjectNode(nn.Module):
     ) -> None:
         super().__init__()
         self.cfg = cfg
-        self.label = OBJECT
+        self.label = LABEL_OBJECT
         self.sdf_net = SDFNetwork(cfg.sdf)
         self.color_net = ColorNetwork(cfg.color, cfg.sdf.feature_dim)
         self.density = LaplaceDensity(density_cfg)

@@ -5,15 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from hold.utils.checks import at_least, positive
+from hold.utils.checks import at_least, check, positive
 
 ContactRegion = Literal["tips", "pads", "palm", "zones"]
 ContactPer = Literal["region", "vertex"]
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
 
 
 @dataclass
@@ -213,11 +208,11 @@ class RefineConfig:
     small batched operations gain nothing from more threads, and on a busy machine lose up to 5×."""
 
     def __post_init__(self) -> None:
-        _check(self.mesh_resolution >= 16, f"mesh_resolution must be >= 16, found {self.mesh_resolution}")
-        _check(self.mesh_faces >= 100, f"mesh_faces must be >= 100, found {self.mesh_faces}")
-        _check(self.raster_size >= 16, f"raster_size must be >= 16, found {self.raster_size}")
+        check(self.mesh_resolution >= 16, f"mesh_resolution must be >= 16, found {self.mesh_resolution}")
+        check(self.mesh_faces >= 100, f"mesh_faces must be >= 100, found {self.mesh_faces}")
+        check(self.raster_size >= 16, f"raster_size must be >= 16, found {self.raster_size}")
         for name in ("phase1_frames", "chunk_frames", "object_points", "penetration_object_points"):
-            _check(getattr(self, name) >= 1, f"{name} must be >= 1, found {getattr(self, name)}")
-        _check(self.length_unit > 0, f"length_unit must be > 0, found {self.length_unit}")
-        _check(0 < self.plateau_factor < 1, f"plateau_factor must be in (0, 1), found {self.plateau_factor}")
-        _check(len(self.contact_regions) > 0, "contact_regions must name at least one region")
+            check(getattr(self, name) >= 1, f"{name} must be >= 1, found {getattr(self, name)}")
+        check(self.length_unit > 0, f"length_unit must be > 0, found {self.length_unit}")
+        check(0 < self.plateau_factor < 1, f"plateau_factor must be in (0, 1), found {self.plateau_factor}")
+        check(len(self.contact_regions) > 0, "contact_regions must name at least one region")

@@ -7,6 +7,7 @@ not the grid approximations the optimisation uses.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,10 +17,9 @@ from torch import Tensor
 
 from hold.geometry.mesh import signed_distance
 from hold.params import FrameParams
-from hold.refine.scene import PoseBatch, pose_scene
+from hold.refine.scene import PoseBatch, PosedScene, pose_scene
 from hold.refine.terms import RefineProblem
-
-M_TO_MM = 1e3
+from hold.utils.units import M_TO_MM
 
 
 def interaction_metrics(
@@ -91,18 +91,27 @@ class Residuals:
 
 
 @torch.no_grad()
-def frame_residuals(params: FrameParams, problem: RefineProblem, chunk: int = 16) -> Residuals:
-    """Residuals of every frame for the values in ``params``."""
+def silhouette_chunks(
+    params: FrameParams, problem: RefineProblem, chunk: int = 16
+) -> Iterator[tuple[Tensor, PosedScene, Tensor, dict[str, Tensor]]]:
+    """Every frame's posed scene and soft silhouettes (object, per hand) for the values in ``params``,
+    ``chunk`` frames at a time: (frames, posed, object silhouettes, hand silhouettes)."""
     T = params.object.rot.num_embeddings
-    tg = problem.targets
-    iou_o, iou_h, verts, Rs, ts = [], [], [], [], []
-    side0 = next(iter(problem.hands))
     for start in range(0, T, chunk):
         frames = torch.arange(start, min(T, start + chunk), device=problem.K.device)
         posed = pose_scene(
             PoseBatch.from_params(params, frames, problem.cfg, False), problem.hands, problem.obj
         )
-        sil_o, sil_h = problem.silhouettes(posed)
+        yield frames, posed, *problem.silhouettes(posed)
+
+
+@torch.no_grad()
+def frame_residuals(params: FrameParams, problem: RefineProblem, chunk: int = 16) -> Residuals:
+    """Residuals of every frame for the values in ``params``."""
+    tg = problem.targets
+    iou_o, iou_h, verts, Rs, ts = [], [], [], [], []
+    side0 = next(iter(problem.hands))
+    for frames, posed, sil_o, sil_h in silhouette_chunks(params, problem, chunk):
         iou_o.append(_iou(sil_o, tg.object_target[frames], tg.object_weight[frames]))
         sides = [_iou(sil_h[s], tg.hand_target[s][frames], tg.hand_weight[s][frames]) for s in sil_h]
         iou_h.append(np.mean(sides, axis=0))

@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from hold.data.sequence import Sequence
 from hold.params import FrameParams
-from hold.refine.scene import PoseBatch, pose_scene
+from hold.refine.diagnostics import silhouette_chunks
 from hold.refine.terms import RefineProblem
 from hold.utils.io import atomic_open
 
@@ -30,14 +30,8 @@ def silhouette_masks(
     params: FrameParams, problem: RefineProblem, chunk: int = 16
 ) -> tuple[np.ndarray, np.ndarray]:
     """Binary silhouettes (T, h, w) of the object and of all hands for the values in ``params``."""
-    T = params.object.rot.num_embeddings
     obj, hand = [], []
-    for start in range(0, T, chunk):
-        frames = torch.arange(start, min(T, start + chunk), device=problem.K.device)
-        posed = pose_scene(
-            PoseBatch.from_params(params, frames, problem.cfg, False), problem.hands, problem.obj
-        )
-        sil_o, sil_h = problem.silhouettes(posed)
+    for _, _, sil_o, sil_h in silhouette_chunks(params, problem, chunk):
         obj.append((sil_o > 0.5).cpu().numpy())
         hand.append(np.any([(s > 0.5).cpu().numpy() for s in sil_h.values()], axis=0))
     return np.concatenate(obj), np.concatenate(hand)

@@ -14,7 +14,6 @@ DIB-R backend from kaolin (``kaolin_raster``) sits behind the same function when
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 from torch import Tensor
@@ -22,7 +21,7 @@ from torch.utils.checkpoint import checkpoint
 
 from hold.geometry.camera import project
 from hold.refine.config import SoftRasterConfig
-from hold.utils.external import is_available, require, warn_once
+from hold.utils.external import resolve_backend
 
 
 def _pixel_face_sqdist(p: Tensor, tri: Tensor) -> tuple[Tensor, Tensor]:
@@ -162,24 +161,17 @@ def soft_silhouette(
     return 1.0 - empty[:-1].reshape(B, H, W)
 
 
-def resolve_raster_backend(requested: str, device: torch.device) -> Literal["torch", "kaolin"]:
-    """``auto | torch | kaolin`` → the implementation to run (docs/architecture.md)."""
-    if requested == "torch":
-        return "torch"
-    if requested not in ("auto", "kaolin"):
-        raise ValueError(f"raster backend: {requested!r} is not one of 'auto', 'torch', 'kaolin'")
-    if requested == "kaolin":
-        require("kaolin", "silhouette rasteriser with backend=kaolin")
-        return "kaolin"
-    if is_available("kaolin") and device.type == "cuda":
-        return "kaolin"
-    why = "kaolin is not installed" if not is_available("kaolin") else "the meshes are not on a CUDA device"
-    warn_once(
-        "fallback:silhouette rasteriser",
-        f"silhouette rasteriser: backend=auto uses the PyTorch implementation because {why} "
-        "(set refine.raster.backend: torch to silence this warning).",
+def resolve_raster_backend(requested: str, device: torch.device) -> str:
+    """``auto | torch | kaolin`` → the rasteriser to run for meshes on ``device``."""
+    return resolve_backend(
+        requested,
+        feature="silhouette rasteriser",
+        setting="refine.raster.backend",
+        fallback="torch",
+        accelerated="kaolin",
+        package="kaolin",
+        blocker=lambda: None if device.type == "cuda" else "the meshes are not on a CUDA device",
     )
-    return "torch"
 
 
 def render_silhouettes(

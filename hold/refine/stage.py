@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from hold.config import HoldConfig
-from hold.data.sequence import HandTrack, ObjectTrack, Sequence, SequenceError, sequence_arrays
+from hold.data.sequence import Sequence, sequence_arrays, with_poses
 from hold.fields.sdf import SDFNetwork
 from hold.geometry.mesh import EmptySurfaceError
 from hold.hand.build import build_hand_model
@@ -34,6 +34,7 @@ from hold.refine.targets import load_targets
 from hold.refine.terms import RefineProblem
 from hold.run import RunDir, RunDirError
 from hold.run_logger import RunLogger
+from hold.utils.external import resolve_device
 from hold.utils.io import atomic_open, write_json, write_npz
 from hold.utils.logging import get_logger
 
@@ -47,12 +48,6 @@ OBJECT_MESH = "object_refine.ply"
 
 def _subset(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
-
-def _device(setting: str) -> torch.device:
-    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def load_stage1(run: RunDir, cfg: HoldConfig, seq: Sequence) -> tuple[FrameParams, SDFNetwork]:
@@ -73,7 +68,7 @@ def load_stage1(run: RunDir, cfg: HoldConfig, seq: Sequence) -> tuple[FrameParam
 def build_problem(cfg: HoldConfig, seq: Sequence, params: FrameParams, sdf: SDFNetwork) -> RefineProblem:
     """Object mesh from the SDF (HOLD §3.3), hand geometry, mask targets → the refinement objective."""
     rc = cfg.refine
-    device = _device(rc.device)
+    device = torch.device(resolve_device(rc.device))
     bound = cfg.model.object.sphere_radius + cfg.model.object.sphere_margin
     sdf = sdf.to(device)
     obj = object_geometry(lambda x: sdf.sdf(x.to(device))[:, 0], bound, rc, seed=cfg.seed)
@@ -205,31 +200,4 @@ def with_refined_poses(seq: Sequence, path: Path) -> Sequence:
         SequenceError: a key is missing or has the wrong shape (naming the file and key).
     """
     with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-
-    def get(key: str, like: np.ndarray) -> np.ndarray:
-        if key not in arrays:
-            raise SequenceError(f"{path}: key '{key}' is missing")
-        if arrays[key].shape != np.shape(like):
-            raise SequenceError(
-                f"{path}: key '{key}': expected shape {np.shape(like)}, found {arrays[key].shape}"
-            )
-        return arrays[key]
-
-    out = copy.copy(seq)
-    out.hands = {
-        side: HandTrack(
-            **{f: get(f"{side}.{f}", getattr(h, f)) for f in ("global_orient", "pose", "betas", "transl")}
-        )
-        for side, h in seq.hands.items()
-    }
-    o = seq.object
-    out.object = ObjectTrack(
-        rot=get("object.rot", o.rot),
-        transl=get("object.transl", o.transl),
-        scale=float(get("object.scale", np.float32(o.scale))),
-        points=o.points,
-        colors=o.colors,
-        source=o.source,
-    )
-    return out
+        return with_poses(seq, {k: data[k] for k in data.files}, str(path))

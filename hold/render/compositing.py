@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hold.data.sequence import LABEL_BACKGROUND, LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT
 from hold.fields.background import BackgroundSamples
 
-BACKGROUND, OBJECT, RIGHT_HAND, LEFT_HAND = 0, 1, 2, 3
-"""Class indices of the rendered class distribution, equal to the mask labels of docs/formats.md."""
 CLASS_NAMES = ("background", "object", "right", "left")
+"""The rendered class distribution's classes, indexed by their mask labels (``LABEL_*``, docs/formats.md)."""
 NUM_CLASSES = len(CLASS_NAMES)
 
 
@@ -28,7 +28,7 @@ class NodeSamples:
     """The samples of one node along every ray, as evaluated by the node's fields.
 
     Attributes:
-        label: class of the node: ``OBJECT``, ``RIGHT_HAND`` or ``LEFT_HAND``.
+        label: class of the node: ``LABEL_OBJECT``, ``LABEL_RIGHT`` or ``LABEL_LEFT``.
         z: (R, S) sorted depths.
         sigma: (R, S) densities at ``z`` (e.g. :class:`~hold.render.density.LaplaceDensity` of the SDF).
         rgb: (R, S, 3) colours.
@@ -174,8 +174,10 @@ def composite(nodes: Sequence[NodeSamples], bg_rgb: Tensor | None = None) -> Com
     if not nodes:
         raise ValueError("composite() needs at least one node")
     for n in nodes:
-        if n.label not in (OBJECT, RIGHT_HAND, LEFT_HAND):
-            raise ValueError(f"node label {n.label} is not OBJECT (1), RIGHT_HAND (2) or LEFT_HAND (3)")
+        if n.label not in (LABEL_OBJECT, LABEL_RIGHT, LABEL_LEFT):
+            raise ValueError(
+                f"node label {n.label} is not LABEL_OBJECT (1), LABEL_RIGHT (2) or LABEL_LEFT (3)"
+            )
 
     _check_shapes(nodes)
     far = _merged_far(nodes)
@@ -203,7 +205,7 @@ def composite(nodes: Sequence[NodeSamples], bg_rgb: Tensor | None = None) -> Com
     labels = torch.tensor([n.label for n in nodes], device=z.device)
     class_probs = torch.zeros(z.shape[0], NUM_CLASSES, dtype=weights.dtype, device=z.device)
     class_probs = class_probs.index_add(1, labels, visible)
-    class_probs = class_probs.index_add(1, labels.new_tensor([BACKGROUND]), bg_transmittance[:, None])
+    class_probs = class_probs.index_add(1, labels.new_tensor([LABEL_BACKGROUND]), bg_transmittance[:, None])
 
     return CompositeRender(
         rgb=out_rgb,

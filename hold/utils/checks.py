@@ -36,3 +36,9 @@ def zero_or_above(obj: Any, minimum: float, *names: str) -> None:
         value = getattr(obj, name)
         if not (value == 0 or value > minimum):
             raise ValueError(f"{name} must be 0 (off) or > {minimum:g}, found {value}")
+
+
+def check(ok: bool, message: str) -> None:
+    """Raise a ``ValueError`` with ``message`` unless ``ok``."""
+    if not ok:
+        raise ValueError(message)

@@ -2,7 +2,7 @@
 
 A missing optional package never breaks ``import hold``: :func:`optional_import` returns ``None``.
 Code that *needs* one calls :func:`require`, which raises a single :class:`MissingDependencyError`
-saying how to install it. Backend switches (``backend: auto | torch | tcnn``) go through
+saying how to install it. Backend switches (``backend: auto | torch | tcnn`` and the like) go through
 :func:`resolve_backend`: ``auto`` falls back to the PyTorch path with one warning per process.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Literal
 
 import torch
 
@@ -105,36 +105,57 @@ def require(name: str, feature: str) -> ModuleType:
 
 
 def resolve_backend(
-    requested: Literal["auto", "torch", "tcnn"], feature: str = "hash-grid encoding"
-) -> Literal["torch", "tcnn"]:
-    """Turn a ``backend: auto | torch | tcnn`` setting into the implementation to build.
+    requested: str,
+    *,
+    feature: str,
+    setting: str,
+    fallback: str,
+    accelerated: str,
+    package: str,
+    blocker: Callable[[], str | None] = lambda: None,
+) -> str:
+    """Turn a ``setting: auto | <fallback> | <accelerated>`` choice into the implementation to run.
 
-    ``tcnn`` raises :class:`MissingDependencyError` when tinycudann or CUDA is missing. ``auto`` picks
-    tinycudann when it imports and CUDA is available, otherwise PyTorch, with a single
-    :class:`BackendFallbackWarning` per process.
+    ``accelerated`` runs when ``package`` imports and ``blocker()`` finds nothing in its way (it returns
+    the reason, e.g. no CUDA device). Asked for explicitly where it cannot run, it raises
+    :class:`MissingDependencyError` naming the reason; ``auto`` falls back to ``fallback`` with one
+    :class:`BackendFallbackWarning` per feature and process.
     """
-    if requested == "torch":
-        return "torch"
-    if requested not in ("auto", "tcnn"):
-        raise ValueError(f"backend: {requested!r} is not one of 'auto', 'torch', 'tcnn'")
-    have_tcnn = is_available("tinycudann")
-    have_cuda = torch.cuda.is_available()
-    if have_tcnn and have_cuda:
-        return "tcnn"
-    if requested == "tcnn":
-        if not have_tcnn:
-            require("tinycudann", f"{feature} with backend=tcnn")
+    if requested == fallback:
+        return fallback
+    if requested not in ("auto", accelerated):
+        raise ValueError(f"{setting}: {requested!r} is not one of 'auto', '{fallback}', '{accelerated}'")
+    reason = None if is_available(package) else f"{package} is not installed"
+    if reason is None:
+        reason = blocker()
+    if reason is None:
+        return accelerated
+    if requested == accelerated:
+        if not is_available(package):
+            require(package, f"{feature} with {setting}={accelerated}")
         raise MissingDependencyError(
-            f"{feature} with backend=tcnn needs a CUDA device, but torch.cuda.is_available() is False. "
-            "Use backend: torch (or auto) on this machine."
+            f"{feature} with {setting}={accelerated} cannot run: {reason}. "
+            f"Use {setting}: {fallback} (or auto) on this machine."
         )
-    why = "tinycudann is not installed" if not have_tcnn else "no CUDA device is available"
+    name = "the PyTorch implementation" if fallback == "torch" else fallback
     warn_once(
         f"fallback:{feature}",
-        f"{feature}: backend=auto uses the PyTorch implementation because {why} "
-        f"(set backend: torch to silence this warning).",
+        f"{feature}: {setting}=auto uses {name} because {reason} (set {setting}: {fallback} to silence "
+        "this warning).",
     )
-    return "torch"
+    return fallback
+
+
+def no_cuda() -> str | None:
+    """Why CUDA code cannot run here, or None when it can."""
+    return None if torch.cuda.is_available() else "no CUDA device is available"
+
+
+def resolve_device(setting: str) -> str:
+    """``auto`` → ``cuda`` when a CUDA device is available, else ``cpu``; anything else unchanged."""
+    if setting != "auto":
+        return setting
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def warn_once(key: str, message: str) -> None:

@@ -10,9 +10,12 @@ from PIL import Image
 from hold.data.sequence import (
     GroundTruth,
     SequenceError,
+    pose_keys,
     read_ground_truth,
     read_sequence,
+    sequence_arrays,
     validate_sequence,
+    with_poses,
     write_ground_truth,
     write_sequence,
 )
@@ -247,3 +250,18 @@ def test_a_sequence_without_a_valid_frame_or_with_the_principal_point_outside_is
     seq.K[0, 2] = 40.0  # 16 px wide
     with pytest.raises(SequenceError, match="principal point must be inside the 16x12 image"):
         write_sequence(tmp_path / "b", seq, images, masks)
+
+
+def test_poses_laid_over_a_sequence_are_checked_like_sequence_npz(sequence_dir: Path):
+    """Stage 3 trains on stage 2's refined.npz laid over the sequence (``with_poses``)."""
+    seq = read_sequence(sequence_dir)
+    arrays = sequence_arrays(seq)
+    poses = {k: arrays[k] for k in pose_keys(seq)}
+    poses["object.transl"] = poses["object.transl"] + 0.01
+    moved = with_poses(seq, poses, "refined.npz")
+    np.testing.assert_allclose(moved.object.transl, seq.object.transl + 0.01)
+    assert moved.object.points is not None and moved.root == seq.root
+    with pytest.raises(SequenceError, match="refined.npz: key 'right.pose' is missing"):
+        with_poses(seq, {k: v for k, v in poses.items() if k != "right.pose"}, "refined.npz")
+    with pytest.raises(SequenceError, match="refined.npz.*'object.rot'"):
+        with_poses(seq, poses | {"object.rot": poses["object.rot"][:2]}, "refined.npz")

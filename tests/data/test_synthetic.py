@@ -20,6 +20,8 @@ from hold.data.synthetic.texture import VertexColorAlbedo
 from hold.geometry.camera import project
 from hold.hand.build import build_hand_model
 
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
+
 TOLERANCE_M = 0.002  # the contact / penetration threshold
 
 

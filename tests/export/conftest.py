@@ -20,6 +20,22 @@ TINY_TRAIN = [
     "train.final_mesh_resolution=24",
 ]
 """Training overrides: 2 steps of the demo preset, coarse meshes, no image panels."""
+TINY_REFINE = [
+    "refine.mesh_resolution=32",
+    "refine.mesh_faces=300",
+    "refine.hand_raster_faces=300",
+    "refine.sdf_grid_resolution=16",
+    "refine.hand_sdf_grid_resolution=24",
+    "refine.object_points=400",
+    "refine.penetration_object_points=100",
+    "refine.raster_size=48",
+    "refine.phase1_frames=3",
+    "refine.phase1_iterations=3",
+    "refine.phase2_iterations=3",
+    "refine.chunk_frames=3",
+    "refine.overlay_size=48",
+]
+"""Stage-2 overrides: small meshes and rasters, 3 steps per phase."""
 TINY_EVAL = ["eval.num_surface_samples=2000"]
 """Evaluation overrides: fewer surface samples (faster ICP)."""
 TINY_EXPORT = ["hand_mesh_resolution=24", "render_stride=8", "num_render_frames=1", *TINY_EVAL]

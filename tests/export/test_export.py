@@ -22,6 +22,8 @@ from hold.run import RunDir
 from hold.utils.io import write_npz
 from tests.export.conftest import TINY_EVAL, TINY_EXPORT
 
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
+
 HEADLINE = ("mpjpe_mm", "cd_cm2", "f5", "f10", "cd_h_cm2", "object_scale_error_pct")
 
 

@@ -12,7 +12,14 @@ from hold.fields.config import EncodingConfig
 from hold.fields.encoding import HashGridEncoding
 from hold.fields.hashgrid import TorchHashGrid
 from hold.utils import external
-from hold.utils.external import BackendFallbackWarning, MissingDependencyError, resolve_backend
+from hold.utils.external import BackendFallbackWarning, MissingDependencyError, no_cuda
+from hold.utils.external import resolve_backend as resolve
+
+
+def resolve_backend(requested: str) -> str:
+    """The hash-grid encoding's choice (as ``HashGridEncoding`` makes it)."""
+    kw = dict(feature="hash-grid encoding", setting="backend", fallback="torch", accelerated="tcnn")
+    return resolve(requested, **kw, package="tinycudann", blocker=no_cuda)
 
 
 @pytest.fixture
@@ -93,7 +100,7 @@ def test_explicit_tcnn_errors_when_unusable(packages):
     with pytest.raises(MissingDependencyError, match="backend=tcnn.*pip install"):
         resolve_backend("tcnn")
     packages(tinycudann=True, cuda=False)
-    with pytest.raises(MissingDependencyError, match="needs a CUDA device"):
+    with pytest.raises(MissingDependencyError, match="cannot run: no CUDA device"):
         resolve_backend("tcnn")
     with pytest.raises(ValueError, match="not one of"):
         resolve_backend("cuda")
@@ -107,3 +114,17 @@ def test_encoding_selection(packages):
     with pytest.warns(BackendFallbackWarning):
         enc = HashGridEncoding(EncodingConfig(**cfg, backend="auto"))
     assert enc.backend == "torch" and isinstance(enc.grid, TorchHashGrid)
+
+
+def test_every_backend_switch_says_when_auto_falls_back(packages):
+    """The SfM switch (hloc) no longer falls back silently: one warning naming the setting."""
+    packages(hloc=False)
+    kw = dict(feature="SfM features and matching", setting="sfm.backend", fallback="pycolmap")
+    with pytest.warns(BackendFallbackWarning, match="sfm.backend=auto uses pycolmap because hloc") as record:
+        assert resolve("auto", **kw, accelerated="hloc", package="hloc") == "pycolmap"
+        assert resolve("auto", **kw, accelerated="hloc", package="hloc") == "pycolmap"
+    assert len(record) == 1
+    with pytest.raises(MissingDependencyError, match="sfm.backend=hloc"):
+        resolve("hloc", **kw, accelerated="hloc", package="hloc")
+    packages(hloc=True)
+    assert resolve("auto", **kw, accelerated="hloc", package="hloc") == "hloc"

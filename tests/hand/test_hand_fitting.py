@@ -19,6 +19,8 @@ from hold.hand.config import HandConfig
 from hold.hand.fitting import HandFitter
 from hold.hand.sampling import sample_sequence
 
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
+
 K = torch.tensor([[600.0, 0.0, 256.0], [0.0, 600.0, 256.0], [0.0, 0.0, 1.0]])
 
 

@@ -23,6 +23,8 @@ from preprocess.errors import PreprocessError
 from preprocess.pipeline import run_pipeline
 from tests.preprocess.conftest import relative_rotation_errors_deg
 
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
+
 # Few optimisation steps: the chain, not the accuracy of the fits, is under test here.
 FAST = ["hand.fit.iterations=100", "align.iterations=100", "build.overlay_fps=5"]
 

@@ -25,6 +25,8 @@ from preprocess.errors import PreprocessError
 from preprocess.pipeline import run_pipeline
 from preprocess.report import REPORT_HTML, REPORT_JSON
 
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
+
 FAST = ["hand.fit.iterations=100", "align.iterations=100", "build.overlay_fps=5"]
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,6 +15,8 @@ from preprocess.sfm import interpolate_poses, normalise, run_sfm, trim_points
 from preprocess.sfm_images import SfmImages, crop_box, scale_intrinsics
 from tests.preprocess.conftest import relative_rotation_errors_deg
 
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
+
 
 def _prepare(raw: Path, work: Path) -> None:
     run_frames(raw, work / "frames", FramesConfig())

@@ -12,6 +12,8 @@ from hold.suite.runner import RunOptions, run_suite
 from hold.suite.spec import load_suite
 from tests.export.conftest import TINY_EVAL, TINY_TRAIN
 
+pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
+
 # Sized like the preprocessing chain test: SfM registers every frame of a 12-frame 160 px clip.
 TINY_CLIP = {
     "num_frames": 12, "image_size": [160, 160], "rotation_deg": 90.0, "object_voxel_m": 0.003,
@@ -37,7 +39,6 @@ def write_suite(path: Path, clips: list[dict]) -> Path:
     return path
 
 
-@pytest.mark.slow
 def test_mini_suite_runs_every_step_writes_rows_and_resumes(tmp_path: Path):
     suite = load_suite(
         write_suite(

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import binary_opening, distance_transform_edt, gaussian_filter
 
+from hold.data.sequence import LABEL_BACKGROUND, LABEL_OBJECT, LABEL_RIGHT
 from hold.data.synthetic.config import NoiseConfig
 from hold.geometry.camera import project
 
-LABEL_BACKGROUND, LABEL_OBJECT, LABEL_RIGHT = 0, 1, 2
 _FOREGROUND = (LABEL_OBJECT, LABEL_RIGHT)
 _BLOB_ASPECT = (0.5, 1.0)  # range of a spurious blob's minor/major axis ratio
 _CONF_MIN = 0.01  # smallest confidence of a kept keypoint (0 means dropped)
