@@ -36,6 +36,7 @@ from hold.config import load_config
 from hold.data.sequence import Sequence, read_ground_truth, read_sequence, write_sequence
 from hold.eval.evaluate import HandObjectSequence, evaluate, similarity_matrices
 from hold.hand.build import build_hand_model
+from hold.model.holdnet import HoldNet
 from hold.params import FrameParams
 from hold.refine.diagnostics import interaction_metrics
 from hold.refine.stage import with_refined_poses
@@ -73,16 +74,16 @@ def posed_hand(seq: Sequence, params: FrameParams | None, hand_cfg) -> tuple[np.
     params = params or FrameParams(seq)
     frames = torch.arange(seq.num_frames)
     with torch.no_grad():
-        out = model(*params.hands["right"](frames))
+        p = params.hands["right"](frames)
+        out = model(p.global_orient, p.pose, p.betas, p.transl)
     tips = [ids.numpy() for ids in model.contact_vertex_ids().tips]
     return out.keypoints.numpy(), out.vertices.numpy(), tips
 
 
 def stage_params(run: RunDir, stage: int, seq: Sequence) -> FrameParams:
-    params = FrameParams(seq)
-    state = torch.load(run.stage_dir(stage) / "model.pt", map_location="cpu", weights_only=True)
-    params.load_state_dict({k[len("params.") :]: v for k, v in state.items() if k.startswith("params.")})
-    return params
+    cfg = run.load_config()
+    net = HoldNet(seq, cfg.model, cfg.hand, cfg.render, seed=cfg.seed)
+    return net.load_weights(run.stage_dir(stage) / "model.pt").params
 
 
 def measure(seq: Sequence, params: FrameParams, mesh: trimesh.Trimesh, gt, gt_mesh, cfg) -> dict:

@@ -8,12 +8,14 @@ format v1 like the initial ones.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from hold.data.sequence import HandTrack, ObjectTrack, Sequence
+from hold.geometry.camera import ObjectPose
 from hold.geometry.rotations import axis_angle_to_matrix
 
 
@@ -22,6 +24,16 @@ def _table(values: np.ndarray) -> nn.Embedding:
     table = nn.Embedding(t.shape[0], t.shape[1])
     table.weight.data.copy_(t)
     return table
+
+
+@dataclass
+class HandPose:
+    """One hand's parameters in n frames, as the hand model takes them."""
+
+    global_orient: Tensor  # (n, 3)
+    pose: Tensor  # (n, J, 3)
+    betas: Tensor  # (n, B), the shared shape repeated
+    transl: Tensor  # (n, 3)
 
 
 class HandParams(nn.Module):
@@ -35,10 +47,12 @@ class HandParams(nn.Module):
         self.transl = _table(track.transl)
         self.betas = nn.Parameter(torch.as_tensor(track.betas, dtype=torch.float32).clone())
 
-    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(n,) frame indices → global_orient (n, 3), pose (n, J, 3), betas (n, B), transl (n, 3)."""
+    def forward(self, frames: Tensor) -> HandPose:
+        """(n,) frame indices → the hand's parameters in those frames."""
         pose = self.pose(frames).reshape(-1, self.num_joints, 3)
-        return self.global_orient(frames), pose, self.betas.expand(len(frames), -1), self.transl(frames)
+        return HandPose(
+            self.global_orient(frames), pose, self.betas.expand(len(frames), -1), self.transl(frames)
+        )
 
     def to_track(self) -> HandTrack:
         w = lambda m: m.weight.detach().cpu().numpy()  # noqa: E731
@@ -63,19 +77,9 @@ class ObjectParams(nn.Module):
     def scale(self) -> Tensor:
         return self.log_scale.exp()
 
-    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(n,) frame indices → R (n, 3, 3), t (n, 3), s (): x_cam = R (s x_can) + t."""
-        return axis_angle_to_matrix(self.rot(frames)), self.transl(frames), self.scale
-
-    def to_camera(self, points: Tensor, frames: Tensor) -> Tensor:
-        """Canonical (n, P, 3) or (P, 3) points → camera frame (n, P, 3)."""
-        R, t, s = self(frames)
-        return s * points @ R.transpose(1, 2) + t[:, None]
-
-    def to_canonical(self, points: Tensor, frames: Tensor) -> Tensor:
-        """Camera-frame points (n, P, 3) of frames (n,) → canonical (n, P, 3): (sR)⁻¹ (x − t)."""
-        R, t, s = self(frames)
-        return (points - t[:, None]) @ R / s
+    def forward(self, frames: Tensor) -> ObjectPose:
+        """(n,) frame indices → the object's pose in those frames."""
+        return ObjectPose(axis_angle_to_matrix(self.rot(frames)), self.transl(frames), self.scale)
 
 
 class FrameParams(nn.Module):

@@ -116,11 +116,11 @@ class HoldSystem(pl.LightningModule):
         render = out.render
         known = batch.labels != 255
         canonical = self.model.canonical_terms(generator)
-        hands = [t for name, t in canonical.items() if name.startswith("hand_")]
+        hands = list(canonical.hands.values())
         terms = {
             "rgb": losses.rgb_l1(render.rgb, batch.rgb, known),
             "segmentation": SEGMENTATION[w.segmentation_form](render.class_probs, batch.labels),
-            "eikonal": losses.eikonal(torch.cat([t.gradients for t in canonical.values()])),
+            "eikonal": losses.eikonal(torch.cat([t.gradients for t in canonical.all()])),
             "hand_prior": torch.stack([losses.sdf_prior_l1(t.sdf, t.target_sdf) for t in hands]).mean(),
         }
         sparse = [losses.sparsity(n.opacity, out.far_rays[n.label]) for n in render.nodes]
@@ -319,18 +319,17 @@ class HoldSystem(pl.LightningModule):
         frames = torch.as_tensor(self.rays.frames, device=self.device)
         out = Diagnosis()
         if include_object:
-            obj, oc = self.model.params.object, self.cfg.model.object
+            pose, oc = self.model.params.object(frames), self.cfg.model.object
             points = torch.as_tensor(self.seq.object.points, dtype=torch.float32, device=self.device)
             points = points[:: max(1, -(-len(points) // MAX_DIAGNOSIS_POINTS))]
-            _, t, s = obj(frames)
-            scale = float(s)
+            scale = float(pose.s)
             note = (
                 f"model.object.sphere_radius {oc.sphere_radius:g} + sphere_margin {oc.sphere_margin:g} "
                 f"canonical units at the object scale {scale * 1e3:.0f} mm"
             )
             radius = scale * (oc.sphere_radius + oc.sphere_margin)
-            posed = obj.to_camera(points, frames).float().cpu()
-            out.extend(diagnose_object(masks, K, posed, t.float().cpu(), radius, note))
+            posed = pose.to_camera(points).float().cpu()
+            out.extend(diagnose_object(masks, K, posed, pose.t.float().cpu(), radius, note))
         for side in sides or []:
             vertices = self.model.posed_hand(side, frames).vertices.float().cpu()
             out.extend(diagnose_hand(side, masks, K, vertices))

@@ -86,8 +86,8 @@ class FinalModel:
     @torch.no_grad()
     def object_poses(self) -> tuple[np.ndarray, np.ndarray, float]:
         """Object rotation (T, 3, 3), translation (T, 3) and scale: x_cam = R (s x_can) + t."""
-        R, t, s = self.model.params.object(torch.arange(self.num_frames))
-        return R.cpu().numpy().astype(np.float64), t.cpu().numpy().astype(np.float64), float(s)
+        pose = self.model.params.object(torch.arange(self.num_frames))
+        return pose.R.cpu().numpy().astype(np.float64), pose.t.cpu().numpy().astype(np.float64), float(pose.s)
 
 
 def final_stage(run: RunDir) -> tuple[int, str | None]:
@@ -153,11 +153,9 @@ def load_final_model(run_dir: str | Path, cfg: HoldConfig | None = None) -> Fina
         poses = "refined" if seq3 is not seq else poses
         seq = seq3
     log.info("final model: stage %d (%s), poses: %s", stage, weights, poses)
-    model = HoldNet(seq, cfg.model, cfg.hand, cfg.render, seed=cfg.seed)
-    state = torch.load(weights, map_location="cpu", weights_only=True)
     try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise RunDirError(f"{weights}: does not fit the run's config ({str(e).splitlines()[0]})") from None
+        model = HoldNet(seq, cfg.model, cfg.hand, cfg.render, seed=cfg.seed).load_weights(weights)
+    except ValueError as e:
+        raise RunDirError(str(e)) from None
     model.eval()
     return FinalModel(run, cfg, stage, poses, sequence_dir, seq, model, SequenceRays(seq, cfg.rays), fallback)

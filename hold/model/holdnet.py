@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from hold.hand.build import build_hand_model
 from hold.hand.config import HandConfig
 from hold.hand.model import HandOutput
 from hold.model.config import ModelConfig
-from hold.model.nodes import CanonicalTerms, HandNode, NodeEval, NodeRays, ObjectNode
+from hold.model.nodes import HandNode, NodeEval, NodeRays, ObjectNode, SceneTerms
 from hold.params import FrameParams
 from hold.render.compositing import CompositeRender, background_colour, composite
 from hold.render.config import RenderConfig
@@ -100,14 +101,13 @@ class HoldNet(nn.Module):
             node.color_net.set_step(step)
 
     def posed_hand(self, side: str, frames: Tensor) -> HandOutput:
-        go, pose, betas, transl = self.params.hands[side](frames)
-        return self.hands[side].hand_model(go, pose, betas, transl)
+        p = self.params.hands[side](frames)
+        return self.hands[side].hand_model(p.global_orient, p.pose, p.betas, p.transl)
 
-    def canonical_terms(self, generator: torch.Generator) -> dict[str, CanonicalTerms]:
+    def canonical_terms(self, generator: torch.Generator) -> SceneTerms:
         """Regulariser samples of every node in its canonical space (eikonal, hand SDF prior)."""
-        terms = {f"hand_{side}": node.canonical_terms(generator) for side, node in self.hands.items()}
-        terms["object"] = self.object.canonical_terms(generator)
-        return terms
+        hands = {side: node.canonical_terms(generator) for side, node in self.hands.items()}
+        return SceneTerms(hands, self.object.canonical_terms(generator))
 
     def forward(self, batch: RayBatch, generator: torch.Generator | None = None) -> HoldOutput:
         rays = group_by_frame(batch)
@@ -135,6 +135,18 @@ class HoldNet(nn.Module):
             far_rays={e.samples.label: e.far_rays for e in evals},
             node_labels=tuple(e.samples.label for e in evals),
         )
+
+    def load_weights(self, path: Path) -> HoldNet:
+        """Load the weights a training stage saved (``RUN/stage<k>/model.pt``); returns the model.
+
+        Raises:
+            ValueError: they do not fit this model (another config or sequence), naming the file.
+        """
+        try:
+            self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except RuntimeError as e:
+            raise ValueError(f"{path}: does not fit the run's config ({str(e).splitlines()[0]})") from None
+        return self
 
     # ----------------------------------------------------------------------------- inference
     @torch.no_grad()

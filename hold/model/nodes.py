@@ -9,6 +9,7 @@ returns SDF values in metres. A canonical SDF gradient has the same norm as the 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from hold.data.sequence import LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT
 from hold.fields.color import ColorNetwork
 from hold.fields.config import ColorNetworkConfig
 from hold.fields.sdf import SDFGradientOutput, SDFNetwork
+from hold.geometry.camera import ObjectPose
 from hold.geometry.mesh import signed_distance
 from hold.geometry.surface import sample_surface
 from hold.hand.config import HandConfig
@@ -30,7 +32,7 @@ from hold.render.compositing import NodeSamples
 from hold.render.config import DensityConfig
 from hold.render.density import LaplaceDensity
 from hold.render.rays import RayInterval, ray_points, sphere_intersection
-from hold.render.samplers import Sampler
+from hold.render.samplers import SampleQuery, Sampler, SdfFn
 
 
 @dataclass
@@ -60,6 +62,18 @@ class CanonicalTerms:
 
 
 @dataclass
+class SceneTerms:
+    """Every node's ``CanonicalTerms``: the hands by side, and the object."""
+
+    hands: dict[str, CanonicalTerms]
+    object: CanonicalTerms
+
+    def all(self) -> list[CanonicalTerms]:
+        """The hands' (in side order) then the object's."""
+        return [*self.hands.values(), self.object]
+
+
+@dataclass
 class NodeEval:
     """A node's contribution to one rendering step."""
 
@@ -71,6 +85,11 @@ def needs_normals(color_cfg: ColorNetworkConfig) -> bool:
     """SDF gradients at the samples are needed when the colour network reads them, or for normal maps
     (rendering outside training, where gradients are off)."""
     return color_cfg.use_normals or not torch.is_grad_enabled()
+
+
+def per_sample(directions: Tensor, samples: int) -> Tensor:
+    """(R, 3) ray directions → (R·S, 3), one per sample of each ray."""
+    return directions[:, None].expand(-1, samples, -1).reshape(-1, 3)
 
 
 def ray_point_distance(directions: Tensor, points: Tensor) -> Tensor:
@@ -87,7 +106,75 @@ def ray_point_distance(directions: Tensor, points: Tensor) -> Tensor:
     return d2.clamp_min(0).min(-1).values.sqrt()
 
 
-class HandNode(nn.Module):
+@dataclass
+class Shading:
+    """A node's fields at the samples of its rays (R·S of them): SDF (metres), normal and colour."""
+
+    sdf: Tensor  # (R·S,)
+    normal: Tensor  # (R·S, 3) camera frame
+    rgb: Tensor  # (R·S, 3)
+
+
+class Node(nn.Module, ABC):
+    """What the hand and object nodes share (HOLD §3.2): place samples on each ray with the node's own
+    SDF (no gradient), shade them with gradients, and flag the rays far from the node's surface (the
+    sparsity term). Subclasses say where the node is (``interval``, ``sampling_sdf``,
+    ``surface_points``) and how its fields are evaluated (``shade``)."""
+
+    label: int
+    cfg: HandNodeConfig | ObjectNodeConfig
+    density: LaplaceDensity
+
+    @abstractmethod
+    def interval(self, rays: NodeRays, pose) -> RayInterval:
+        """Where each ray crosses the node's bounding sphere in its frame."""
+
+    @abstractmethod
+    def sampling_sdf(self, rays: NodeRays, pose) -> SdfFn:
+        """The SDF of points (n·r, S, 3) on the rays, without gradients, for the sampler."""
+
+    @abstractmethod
+    def shade(self, points: Tensor, rays: NodeRays, pose) -> Shading:
+        """The fields at camera-frame points (n, r·S, 3), with gradients."""
+
+    @abstractmethod
+    def surface_points(self, pose) -> Tensor:
+        """(n, P, 3) points of the node's posed surface, without gradients."""
+
+    def render_samples(
+        self, rays: NodeRays, pose, sampler: Sampler, perturb: bool, generator: torch.Generator | None
+    ) -> NodeEval:
+        n, r = rays.frames.shape[0], rays.rays_per_frame
+        interval = self.interval(rays, pose)
+        query = SampleQuery(
+            self.sampling_sdf(rays, pose),
+            rays.origins,
+            rays.directions,
+            interval.near,
+            interval.far,
+            self.density.get_beta().detach(),
+        )
+        with torch.no_grad():
+            z = sampler(query, perturb, generator).z
+        S = z.shape[1]
+        points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
+        shading = self.shade(points, rays, pose)
+        far = ray_point_distance(rays.directions.reshape(n, r, 3), self.surface_points(pose)).reshape(-1)
+        return NodeEval(
+            samples=NodeSamples(
+                label=self.label,
+                z=z,
+                sigma=self.density(shading.sdf).reshape(n * r, S),
+                rgb=shading.rgb.reshape(n * r, S, 3),
+                normal=shading.normal.reshape(n * r, S, 3),
+                far=interval.far,
+                valid=interval.hit,
+            ),
+            far_rays=far > self.cfg.sparsity_margin,
+        )
+
+
+class HandNode(Node):
     """Articulated hand: canonical SDF + colour driven by the hand model's skinning.
 
     Args:
@@ -186,30 +273,17 @@ class HandNode(nn.Module):
         # Far from the mesh the skinning weights are meaningless; the vertex distance bounds |sdf|.
         return torch.where(warp.valid, sdf, warp.distance)
 
-    def render_samples(
-        self,
-        rays: NodeRays,
-        posed: HandOutput,
-        sampler: Sampler,
-        perturb: bool,
-        generator: torch.Generator | None,
-    ) -> NodeEval:
+    def sampling_sdf(self, rays: NodeRays, posed: HandOutput) -> SdfFn:
         n, r = rays.frames.shape[0], rays.rays_per_frame
-        interval = self.interval(rays, posed)
         fixed = HandOutput(*(t.detach() for t in (posed.vertices, posed.keypoints, posed.bone_transforms)))
 
         def sdf_fn(points: Tensor) -> Tensor:
             S = points.shape[1]
             return self._observed_sdf(points.reshape(n, r * S, 3), fixed).reshape(n * r, S)
 
-        beta = self.density.get_beta().detach()
-        with torch.no_grad():
-            samples = sampler(
-                sdf_fn, rays.origins, rays.directions, interval.near, interval.far, beta, perturb, generator
-            )
-        z = samples.z
-        S = z.shape[1]
-        points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
+        return sdf_fn
+
+    def shade(self, points: Tensor, rays: NodeRays, posed: HandOutput) -> Shading:
         warp = self.deformer.to_canonical(points, posed)
         x_can = warp.points.reshape(-1, 3)
         if needs_normals(self.cfg.color):
@@ -219,28 +293,18 @@ class HandNode(nn.Module):
         else:
             sdf_out = self.sdf_net(self._normalise(x_can))
             out = SDFGradientOutput(sdf_out.sdf * self.radius, sdf_out.feature, torch.zeros_like(x_can))
-        valid = warp.valid.reshape(-1)
-        sdf = torch.where(valid, out.sdf[:, 0], warp.distance.reshape(-1))
+        sdf = torch.where(warp.valid.reshape(-1), out.sdf[:, 0], warp.distance.reshape(-1))
         blend = blend_transforms(warp.weights, posed.bone_transforms)[..., :3].reshape(-1, 3, 3)
         normal = torch.nn.functional.normalize((blend @ out.gradient[..., None])[..., 0], dim=-1)
-        view = rays.directions[:, None].expand(-1, S, -1).reshape(-1, 3)
+        view = per_sample(rays.directions, points.shape[1] // rays.rays_per_frame)
         rgb = self.color_net(self._normalise(x_can), out.gradient, view, out.feature)
-        far = ray_point_distance(rays.directions.reshape(n, r, 3), posed.vertices.detach()).reshape(-1)
-        return NodeEval(
-            samples=NodeSamples(
-                label=self.label,
-                z=z,
-                sigma=self.density(sdf).reshape(n * r, S),
-                rgb=rgb.reshape(n * r, S, 3),
-                normal=normal.reshape(n * r, S, 3),
-                far=interval.far,
-                valid=interval.hit,
-            ),
-            far_rays=far > self.cfg.sparsity_margin,
-        )
+        return Shading(sdf, normal, rgb)
+
+    def surface_points(self, posed: HandOutput) -> Tensor:
+        return posed.vertices.detach()
 
 
-class ObjectNode(nn.Module):
+class ObjectNode(Node):
     """Rigid object: canonical SDF + colour with a per-frame code; x_can = (s R)⁻¹ (x_cam − t).
 
     Args:
@@ -296,61 +360,34 @@ class ObjectNode(nn.Module):
         out = self.sdf_net.sdf_and_gradient(points, create_graph=torch.is_grad_enabled())
         return CanonicalTerms(sdf=out.sdf[:, 0], gradients=out.gradient)
 
-    def render_samples(
-        self,
-        rays: NodeRays,
-        pose: tuple[Tensor, Tensor, Tensor],
-        sampler: Sampler,
-        perturb: bool,
-        generator: torch.Generator | None,
-    ) -> NodeEval:
-        R, t, s = pose  # (n, 3, 3), (n, 3), ()
+    def interval(self, rays: NodeRays, pose: ObjectPose) -> RayInterval:
+        radius = pose.s.detach() * (self.cfg.sphere_radius + self.cfg.sphere_margin)
+        return sphere_intersection(rays.origins, rays.directions, rays.per_ray(pose.t.detach()), radius)
+
+    def sampling_sdf(self, rays: NodeRays, pose: ObjectPose) -> SdfFn:
         n, r = rays.frames.shape[0], rays.rays_per_frame
-        radius = s.detach() * (self.cfg.sphere_radius + self.cfg.sphere_margin)
-        interval = sphere_intersection(rays.origins, rays.directions, rays.per_ray(t.detach()), radius)
-        Rd, td, sd = R.detach(), t.detach(), s.detach()
+        fixed = pose.detach()
 
         def sdf_fn(points: Tensor) -> Tensor:
             S = points.shape[1]
-            x = (points.reshape(n, r * S, 3) - td[:, None]) @ Rd / sd
-            return (self.canonical_sdf(x.reshape(-1, 3)) * sd).reshape(n * r, S)
+            x = fixed.to_canonical(points.reshape(n, r * S, 3))
+            return (self.canonical_sdf(x.reshape(-1, 3)) * fixed.s).reshape(n * r, S)
 
-        with torch.no_grad():
-            samples = sampler(
-                sdf_fn,
-                rays.origins,
-                rays.directions,
-                interval.near,
-                interval.far,
-                self.density.get_beta().detach(),
-                perturb,
-                generator,
-            )
-        z = samples.z
-        S = z.shape[1]
-        points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
-        x_can = ((points - t[:, None]) @ R / s).reshape(-1, 3)
+        return sdf_fn
+
+    def shade(self, points: Tensor, rays: NodeRays, pose: ObjectPose) -> Shading:
+        n, M = points.shape[:2]
+        x_can = pose.to_canonical(points).reshape(-1, 3)
         if needs_normals(self.cfg.color):  # as for the hand
             out = self.sdf_net.sdf_and_gradient(x_can, create_graph=self.cfg.color.normals_create_graph)
         else:
             out = SDFGradientOutput(*self.sdf_net(x_can), torch.zeros_like(x_can))
-        sdf = out.sdf[:, 0] * s
-        R_per_point = R[:, None].expand(n, r * S, 3, 3).reshape(-1, 3, 3)
+        R_per_point = pose.R[:, None].expand(n, M, 3, 3).reshape(-1, 3, 3)
         normal = torch.nn.functional.normalize((R_per_point @ out.gradient[..., None])[..., 0], dim=-1)
-        view = rays.directions[:, None].expand(-1, S, -1).reshape(-1, 3)
-        latent = self.latents(rays.frames)[:, None].expand(n, r * S, -1).reshape(n * r * S, -1)
+        view = per_sample(rays.directions, M // rays.rays_per_frame)
+        latent = self.latents(rays.frames)[:, None].expand(n, M, -1).reshape(n * M, -1)
         rgb = self.color_net(x_can, out.gradient, view, out.feature, latent)
-        posed_mesh = s.detach() * self.mesh_vertices @ Rd.transpose(1, 2) + td[:, None]
-        far = ray_point_distance(rays.directions.reshape(n, r, 3), posed_mesh).reshape(-1)
-        return NodeEval(
-            samples=NodeSamples(
-                label=self.label,
-                z=z,
-                sigma=self.density(sdf).reshape(n * r, S),
-                rgb=rgb.reshape(n * r, S, 3),
-                normal=normal.reshape(n * r, S, 3),
-                far=interval.far,
-                valid=interval.hit,
-            ),
-            far_rays=far > self.cfg.sparsity_margin,
-        )
+        return Shading(out.sdf[:, 0] * pose.s, normal, rgb)
+
+    def surface_points(self, pose: ObjectPose) -> Tensor:
+        return pose.detach().to_camera(self.mesh_vertices)

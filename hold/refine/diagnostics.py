@@ -116,8 +116,8 @@ def frame_residuals(params: FrameParams, problem: RefineProblem, chunk: int = 16
         sides = [_iou(sil_h[s], tg.hand_target[s][frames], tg.hand_weight[s][frames]) for s in sil_h]
         iou_h.append(np.mean(sides, axis=0))
         verts.append(posed.hands[side0].vertices.cpu().numpy())
-        Rs.append(posed.R.cpu().numpy())
-        ts.append(posed.t.cpu().numpy())
+        Rs.append(posed.pose.R.cpu().numpy())
+        ts.append(posed.pose.t.cpu().numpy())
     s = float(params.object.scale)
     tips = [ids.cpu().numpy() for ids in problem.hands[side0].tips]
     gaps, depth = interaction_metrics(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hold.geometry.camera import ObjectPose
 from hold.geometry.rotations import axis_angle_to_matrix
 from hold.hand.model import HandOutput
 from hold.params import FrameParams
@@ -107,22 +108,16 @@ class PosedScene:
     Attributes:
         hands: per side, the hand model's output (vertices (n, V, 3), keypoints, bone transforms).
         sealed: per side, (n, V + h, 3) vertices of the sealed (watertight) hand mesh.
-        R, t, s: object rotation (n, 3, 3), translation (n, 3), scale ().
+        pose: the object's pose in those frames.
         object_vertices: (n, Vo, 3) vertices of the decimated object mesh.
         object_points: (n, P, 3) object surface samples.
     """
 
     hands: dict[str, HandOutput]
     sealed: dict[str, Tensor]
-    R: Tensor
-    t: Tensor
-    s: Tensor
+    pose: ObjectPose
     object_vertices: Tensor
     object_points: Tensor
-
-    def to_object_frame(self, points: Tensor) -> Tensor:
-        """Camera-frame points (n, N, 3) → canonical object coordinates (n, N, 3)."""
-        return (points - self.t[:, None]) @ self.R / self.s
 
 
 def pose_scene(batch: PoseBatch, hands: dict[str, HandGeometry], obj: ObjectGeometry) -> PosedScene:
@@ -132,13 +127,8 @@ def pose_scene(batch: PoseBatch, hands: dict[str, HandGeometry], obj: ObjectGeom
         model = hands[side].model
         out = model(h.global_orient, h.pose, h.betas, h.transl)
         posed[side], sealed[side] = out, model.seal(out.vertices)
-    R = axis_angle_to_matrix(batch.obj_rot)
-    t, s = batch.obj_transl, batch.log_scale.exp()
-
-    def place(x: Tensor) -> Tensor:
-        return s * x @ R.transpose(1, 2) + t[:, None]
-
-    return PosedScene(posed, sealed, R, t, s, place(obj.vertices), place(obj.points))
+    pose = ObjectPose(axis_angle_to_matrix(batch.obj_rot), batch.obj_transl, batch.log_scale.exp())
+    return PosedScene(posed, sealed, pose, pose.to_camera(obj.vertices), pose.to_camera(obj.points))
 
 
 def stack_context(context: Tensor | None, values: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ from hold.data.sequence import Sequence, sequence_arrays, with_poses
 from hold.fields.sdf import SDFNetwork
 from hold.geometry.mesh import EmptySurfaceError
 from hold.hand.build import build_hand_model
+from hold.model.holdnet import HoldNet
 from hold.params import FrameParams
 from hold.refine.diagnostics import frame_residuals
 from hold.refine.geometry import hand_geometry, object_geometry
@@ -46,10 +47,6 @@ PROGRESS = "progress.pt"
 OBJECT_MESH = "object_refine.ply"
 
 
-def _subset(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
-
 def load_stage1(run: RunDir, cfg: HoldConfig, seq: Sequence) -> tuple[FrameParams, SDFNetwork]:
     """The per-frame parameters and the object SDF network that stage 1 saved (``stage1/model.pt``)."""
     path = run.stage_dir(1) / "model.pt"
@@ -57,12 +54,11 @@ def load_stage1(run: RunDir, cfg: HoldConfig, seq: Sequence) -> tuple[FrameParam
         raise RunDirError(
             f"{path}: missing; stage 2 refines the poses of a finished stage 1 (run --stages 1 first)"
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    params = FrameParams(seq)
-    params.load_state_dict(_subset(state, "params."))
-    sdf = SDFNetwork(cfg.model.object.sdf)
-    sdf.load_state_dict(_subset(state, "object.sdf_net."))
-    return params, sdf.eval()
+    try:
+        net = HoldNet(seq, cfg.model, cfg.hand, cfg.render, seed=cfg.seed).load_weights(path)
+    except ValueError as e:
+        raise RunDirError(str(e)) from None
+    return net.params, net.object.sdf_net.eval()
 
 
 def build_problem(cfg: HoldConfig, seq: Sequence, params: FrameParams, sdf: SDFNetwork) -> RefineProblem:

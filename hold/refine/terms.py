@@ -152,7 +152,7 @@ class RefineProblem:
             gaps = losses.contact_gaps(dist, local, cfg.contact_per)
             parts["contact"].append(losses.contact(gaps, cfg.contact_robust_distance / u))
             # Hand vertices inside the object: the object's canonical SDF grid, scaled to metres.
-            sdf_h = self.obj.sdf(posed.to_object_frame(hand.vertices)) * posed.s / u
+            sdf_h = self.obj.sdf(posed.pose.to_canonical(hand.vertices)) * posed.pose.s / u
             parts["penetration_hand"].append(losses.penetration(sdf_h))
             # Object points inside the sealed hand: inverse skinning into the canonical hand's SDF grid.
             # Skinning weights of the points are found without gradient (they barely change over a
@@ -200,7 +200,7 @@ class RefineProblem:
         """
         u = self.cfg.length_unit
         frames = batch.frames if context is None else torch.cat([context.frames, batch.frames])
-        R = stack_context(None if context is None else context.obj_R, posed.R)
+        R = stack_context(None if context is None else context.obj_R, posed.pose.R)
         t = stack_context(None if context is None else context.obj_transl, batch.obj_transl)
         init = self.initial.object
         R0 = axis_angle_to_matrix(init.rot.weight[frames].detach())
@@ -215,7 +215,7 @@ class RefineProblem:
     def _smoothness(self, batch: PoseBatch, posed: PosedScene, context: Context | None) -> dict[str, Tensor]:
         u = self.cfg.length_unit
         transl = [stack_context(None if context is None else context.obj_transl, batch.obj_transl)]
-        rots = [stack_context(None if context is None else context.obj_R, posed.R)]
+        rots = [stack_context(None if context is None else context.obj_R, posed.pose.R)]
         for side, h in batch.hands.items():
             transl.append(stack_context(None if context is None else context.hand_transl[side], h.transl))
             R = axis_angle_to_matrix(h.global_orient)

@@ -47,17 +47,27 @@ class RaySamples:
     beta: Tensor | None = None
 
 
+@dataclass
+class SampleQuery:
+    """Where to place samples: a node's SDF along rays, within an interval.
+
+    Attributes:
+        sdf_fn: signed distance of points (R, S, 3) → (R, S); called without grad.
+        origins: (R, 3). directions: (R, 3). near: (R,). far: (R,).
+        beta: the density's current β (scalar).
+    """
+
+    sdf_fn: SdfFn
+    origins: Tensor
+    directions: Tensor
+    near: Tensor
+    far: Tensor
+    beta: Tensor | float
+
+
 class Sampler(Protocol):
     def __call__(
-        self,
-        sdf_fn: SdfFn,
-        origins: Tensor,
-        directions: Tensor,
-        near: Tensor,
-        far: Tensor,
-        beta: Tensor | float,
-        perturb: bool = False,
-        generator: torch.Generator | None = None,
+        self, query: SampleQuery, perturb: bool = False, generator: torch.Generator | None = None
     ) -> RaySamples: ...
 
 
@@ -149,22 +159,13 @@ class ErrorBoundedSampler:
 
     @torch.no_grad()
     def __call__(
-        self,
-        sdf_fn: SdfFn,
-        origins: Tensor,
-        directions: Tensor,
-        near: Tensor,
-        far: Tensor,
-        beta: Tensor | float,
-        perturb: bool = False,
-        generator: torch.Generator | None = None,
+        self, query: SampleQuery, perturb: bool = False, generator: torch.Generator | None = None
     ) -> RaySamples:
         """Sample depths on each ray.
 
         Args:
-            sdf_fn: signed distance of points (R, S, 3) → (R, S); called without grad.
-            origins: (R, 3). directions: (R, 3). near: (R,). far: (R,).
-            beta: the density's current β (scalar); the search never goes below it.
+            query: the SDF, the rays and their interval, and the density's current β (the search
+                never goes below it).
             perturb: stratified initial samples, random final quantiles and random extra/eikonal
                 picks (training); otherwise deterministic (evaluation).
             generator: optional random generator (on the rays' device) for reproducibility.
@@ -173,6 +174,14 @@ class ErrorBoundedSampler:
             :class:`RaySamples` with ``num_final + num_extra (+ 2 with include_bounds)`` sorted depths.
         """
         cfg = self.cfg
+        sdf_fn, origins, directions, near, far, beta = (
+            query.sdf_fn,
+            query.origins,
+            query.directions,
+            query.near,
+            query.far,
+            query.beta,
+        )
         beta0 = torch.as_tensor(beta, dtype=near.dtype, device=near.device).detach().reshape(())
         z = uniform_depths(near, far, cfg.num_init, perturb, generator)
         sdf = _eval_sdf(sdf_fn, origins, directions, z)
@@ -248,15 +257,7 @@ class BoundedSampler:
 
     @torch.no_grad()
     def __call__(
-        self,
-        sdf_fn: SdfFn,
-        origins: Tensor,
-        directions: Tensor,
-        near: Tensor,
-        far: Tensor,
-        beta: Tensor | float,
-        perturb: bool = False,
-        generator: torch.Generator | None = None,
+        self, query: SampleQuery, perturb: bool = False, generator: torch.Generator | None = None
     ) -> RaySamples:
         """Sample depths on each ray; the arguments are those of :meth:`ErrorBoundedSampler.__call__`.
 
@@ -264,6 +265,14 @@ class BoundedSampler:
             :class:`RaySamples` with ``num_coarse + num_fine`` sorted depths, all in [near, far].
         """
         cfg = self.cfg
+        sdf_fn, origins, directions, near, far, beta = (
+            query.sdf_fn,
+            query.origins,
+            query.directions,
+            query.near,
+            query.far,
+            query.beta,
+        )
         z = uniform_depths(near, far, cfg.num_coarse, perturb, generator)
         sdf = _eval_sdf(sdf_fn, origins, directions, z)
         spacing = (far - near) / max(cfg.num_coarse - 1, 1)

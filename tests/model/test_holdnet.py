@@ -35,8 +35,8 @@ def test_gradients_reach_networks_and_poses(net_and_rays):
     batch = rays.sample(torch.Generator().manual_seed(2))
     out = net(batch)
     canonical = net.canonical_terms(torch.Generator().manual_seed(3))
-    assert canonical["hand_right"].target_sdf.shape == canonical["hand_right"].sdf.shape
-    eikonal = sum(t.gradients.norm(dim=-1).sum() for t in canonical.values())
+    assert canonical.hands["right"].target_sdf.shape == canonical.hands["right"].sdf.shape
+    eikonal = sum(t.gradients.norm(dim=-1).sum() for t in canonical.all())
     (out.render.rgb.sum() + eikonal).backward()
     assert net.object.sdf_net.mlp.parameters().__next__().grad.abs().sum() > 0
     assert net.params.object.transl.weight.grad.abs().sum() > 0

@@ -9,6 +9,7 @@ import torch
 import trimesh
 
 from hold.fields.config import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
+from hold.geometry.camera import ObjectPose
 from hold.geometry.mesh import signed_distance
 from hold.hand.build import build_hand_model
 from hold.hand.config import HandConfig
@@ -70,7 +71,7 @@ def test_normals_keep_their_graph_only_when_asked(create_graph):
     )
     directions = torch.nn.functional.normalize(torch.tensor([[0.0, 0.0, 1.0], [0.01, 0.0, 1.0]]), dim=-1)
     rays = NodeRays(frames=torch.tensor([0]), origins=torch.zeros(2, 3), directions=directions)
-    pose = (torch.eye(3)[None], torch.tensor([[0.0, 0.0, 0.5]]), torch.tensor(0.1))
+    pose = ObjectPose(torch.eye(3)[None], torch.tensor([[0.0, 0.0, 0.5]]), torch.tensor(0.1))
     sampler = BoundedSampler(BoundedSamplerConfig(num_coarse=8, num_fine=4))
     samples = node.render_samples(rays, pose, sampler, False, None).samples
     params = [p for p in node.sdf_net.parameters() if p.requires_grad]

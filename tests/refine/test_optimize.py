@@ -154,7 +154,8 @@ def test_hand_proxy_follows_the_posed_hand(tiny_problem):
         model, betas, dataclasses.replace(problem.cfg, hand_raster_faces=0), load_config("demo").hand
     )
     with torch.no_grad():
-        posed = model(*params.hands["right"](torch.arange(2)))
+        p = params.hands["right"](torch.arange(2))
+        posed = model(p.global_orient, p.pose, p.betas, p.transl)
         sealed = model.seal(posed.vertices)
         assert torch.equal(full.proxy_vertices(sealed), sealed) and torch.equal(
             full.proxy_faces, model.sealed_faces

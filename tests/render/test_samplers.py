@@ -5,7 +5,7 @@ import torch
 
 from hold.render.config import BoundedSamplerConfig, SamplerConfig
 from hold.render.rays import pixel_grid, pixel_rays, sphere_intersection
-from hold.render.samplers import BoundedSampler, ErrorBoundedSampler, build_sampler, sample_pdf
+from hold.render.samplers import BoundedSampler, ErrorBoundedSampler, SampleQuery, build_sampler, sample_pdf
 
 CENTER, RADIUS, BOUND = torch.tensor([0.0, 0.0, 2.0]), 0.5, 1.0
 
@@ -29,7 +29,9 @@ def scene(num_side: int = 8):
 def test_error_bounded_sampler_concentrates_on_the_surface(perturb: bool):
     origins, dirs, t_hit, iv = scene()
     beta = torch.tensor(0.01)
-    out = ErrorBoundedSampler()(sphere_sdf, origins, dirs, iv.near, iv.far, beta, perturb=perturb)
+    out = ErrorBoundedSampler()(
+        SampleQuery(sphere_sdf, origins, dirs, iv.near, iv.far, beta), perturb=perturb
+    )
     assert out.z.shape == (64, 64 + 32 + 2) and out.z_eikonal.shape == (64, 1)
     assert torch.all(out.z[:, 1:] >= out.z[:, :-1])
     assert torch.all(out.z >= iv.near[:, None] - 1e-6) and torch.all(out.z <= iv.far[:, None] + 1e-6)
@@ -44,8 +46,8 @@ def test_error_bounded_sampler_handles_empty_intervals_and_is_deterministic():
     near, far = iv.near.clone(), iv.far.clone()
     far[:3] = near[:3]  # rays that missed their bounding sphere
     sampler = ErrorBoundedSampler()
-    a = sampler(sphere_sdf, origins, dirs, near, far, 0.01)
-    b = sampler(sphere_sdf, origins, dirs, near, far, 0.01)
+    a = sampler(SampleQuery(sphere_sdf, origins, dirs, near, far, 0.01))
+    b = sampler(SampleQuery(sphere_sdf, origins, dirs, near, far, 0.01))
     assert torch.isfinite(a.z).all() and torch.equal(a.z, b.z)
     assert torch.all(a.z[:3] == near[:3, None])
 
@@ -54,7 +56,9 @@ def test_bounded_sampler_stays_in_the_interval_and_finds_the_surface():
     origins, dirs, t_hit, iv = scene()
     cfg = BoundedSamplerConfig(num_coarse=32, num_fine=64)
     gen = torch.Generator().manual_seed(0)
-    out = BoundedSampler(cfg)(sphere_sdf, origins, dirs, iv.near, iv.far, 1e-3, perturb=True, generator=gen)
+    out = BoundedSampler(cfg)(
+        SampleQuery(sphere_sdf, origins, dirs, iv.near, iv.far, 1e-3), perturb=True, generator=gen
+    )
     assert out.z.shape == (64, 96) and out.beta is None
     assert torch.all(out.z[:, 1:] >= out.z[:, :-1])
     assert torch.all(out.z >= iv.near[:, None]) and torch.all(out.z <= iv.far[:, None])
@@ -68,8 +72,10 @@ def test_build_sampler_and_sdf_shape_errors():
     assert isinstance(build_sampler(SamplerConfig()), ErrorBoundedSampler)
     origins, dirs, _, iv = scene(2)
     with pytest.raises(ValueError, match="sdf_fn returned shape"):
-        BoundedSampler()(lambda p: p, origins, dirs, iv.near, iv.far, 0.01)
-    out = BoundedSampler()(lambda p: sphere_sdf(p)[..., None], origins, dirs, iv.near, iv.far, 0.01)
+        BoundedSampler()(SampleQuery(lambda p: p, origins, dirs, iv.near, iv.far, 0.01))
+    out = BoundedSampler()(
+        SampleQuery(lambda p: sphere_sdf(p)[..., None], origins, dirs, iv.near, iv.far, 0.01)
+    )
     assert out.z.shape == (4, 96)
 
 
