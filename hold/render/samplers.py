@@ -174,17 +174,10 @@ class ErrorBoundedSampler:
             :class:`RaySamples` with ``num_final + num_extra (+ 2 with include_bounds)`` sorted depths.
         """
         cfg = self.cfg
-        sdf_fn, origins, directions, near, far, beta = (
-            query.sdf_fn,
-            query.origins,
-            query.directions,
-            query.near,
-            query.far,
-            query.beta,
-        )
-        beta0 = torch.as_tensor(beta, dtype=near.dtype, device=near.device).detach().reshape(())
+        q, near, far = query, query.near, query.far
+        beta0 = torch.as_tensor(q.beta, dtype=near.dtype, device=near.device).detach().reshape(())
         z = uniform_depths(near, far, cfg.num_init, perturb, generator)
-        sdf = _eval_sdf(sdf_fn, origins, directions, z)
+        sdf = _eval_sdf(q.sdf_fn, q.origins, q.directions, z)
 
         # Lemma 2: with this β the bound holds for any SDF, so it is the upper end of the search.
         dists = z[:, 1:] - z[:, :-1]
@@ -209,7 +202,7 @@ class ErrorBoundedSampler:
             error = torch.cumsum(torch.exp(-d_star / b) * dists**2 / (4 * b**2), -1)
             bound = (torch.exp(error).clamp(max=_BOUND_CLAMP) - 1.0) * transmittance[:, :-1]
             z_new = sample_pdf(z, bound + cfg.pdf_tiny, cfg.num_init, perturb=False)
-            sdf_new = _eval_sdf(sdf_fn, origins, directions, z_new)
+            sdf_new = _eval_sdf(q.sdf_fn, q.origins, q.directions, z_new)
             z, order = torch.sort(torch.cat([z, z_new], -1), -1)
             sdf = torch.cat([sdf, sdf_new], -1).gather(1, order)
 
@@ -264,19 +257,11 @@ class BoundedSampler:
         Returns:
             :class:`RaySamples` with ``num_coarse + num_fine`` sorted depths, all in [near, far].
         """
-        cfg = self.cfg
-        sdf_fn, origins, directions, near, far, beta = (
-            query.sdf_fn,
-            query.origins,
-            query.directions,
-            query.near,
-            query.far,
-            query.beta,
-        )
-        z = uniform_depths(near, far, cfg.num_coarse, perturb, generator)
-        sdf = _eval_sdf(sdf_fn, origins, directions, z)
-        spacing = (far - near) / max(cfg.num_coarse - 1, 1)
-        beta0 = torch.as_tensor(beta, dtype=z.dtype, device=z.device).detach()
+        cfg, q = self.cfg, query
+        z = uniform_depths(q.near, q.far, cfg.num_coarse, perturb, generator)
+        sdf = _eval_sdf(q.sdf_fn, q.origins, q.directions, z)
+        spacing = (q.far - q.near) / max(cfg.num_coarse - 1, 1)
+        beta0 = torch.as_tensor(q.beta, dtype=z.dtype, device=z.device).detach()
         beta_s = torch.maximum(beta0, cfg.beta_floor_spacing * spacing).clamp_min(torch.finfo(z.dtype).tiny)
         weights, _ = opacity_weights(z, laplace_density(sdf, beta_s[:, None]))
         z_fine = sample_pdf(z, weights[:, :-1] + cfg.pdf_floor, cfg.num_fine, perturb, generator)
