@@ -36,18 +36,26 @@ def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, 
     """
     saved = final.run.stage_dir(final.stage) / STAGE_OBJECT_MESH
     resolution = cfg.object_mesh_resolution or final.cfg.train.final_mesh_resolution
-    if cfg.object_mesh_resolution == 0 and saved.is_file():
+    _, _, scale = final.object_poses()
+    beta = float(final.model.object.density.get_beta())
+    level = cfg.object_level_beta * beta / scale  # canonical units
+    if cfg.object_mesh_resolution == 0 and saved.is_file() and level == 0:
         mesh = trimesh.load(saved, process=False, force="mesh")
         source: dict[str, object] = {"file": str(saved.resolve()), "resolution": resolution}
         log.info("object mesh: reusing %s", saved)
     else:
-        log.info("object mesh: marching cubes at %d³", resolution)
+        log.info(
+            "object mesh: marching cubes at %d³, level %g β = %.2f mm outside the zero set",
+            resolution,
+            cfg.object_level_beta,
+            1e3 * cfg.object_level_beta * beta,
+        )
         try:
-            mesh = final.model.extract_object_mesh(resolution)
+            mesh = final.model.extract_object_mesh(resolution, level)
         except EmptySurfaceError as e:
             raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
         source = {"file": None, "resolution": resolution}
-    _, _, scale = final.object_poses()
+    source["level"] = {"beta": cfg.object_level_beta, "metres": cfg.object_level_beta * beta}
     mesh = mesh.copy()
     mesh.apply_scale(scale)
     source["units"] = "metres (canonical units × object scale)"

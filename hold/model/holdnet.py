@@ -150,15 +150,16 @@ class HoldNet(nn.Module):
 
     # ----------------------------------------------------------------------------- inference
     @torch.no_grad()
-    def extract_object_mesh(self, resolution: int) -> trimesh.Trimesh:
-        """Canonical object mesh (canonical units) by marching cubes on the object SDF (HOLD §3.3).
+    def extract_object_mesh(self, resolution: int, level: float = 0.0) -> trimesh.Trimesh:
+        """Canonical object mesh (canonical units) by marching cubes on the object SDF (HOLD §3.3), at
+        its zero set or at ``level`` (canonical units, > 0 outside).
 
         Raises:
             EmptySurfaceError: the SDF has no zero level set inside the object's bounding box.
         """
         bound = self.cfg.object.sphere_radius + self.cfg.object.sphere_margin
         sdf, device = self.object.canonical_sdf, self.params.object.scale.device
-        return extract_mesh(lambda x: sdf(x.to(device)), (-bound, bound), resolution)
+        return extract_mesh(lambda x: sdf(x.to(device)) - level, (-bound, bound), resolution)
 
     @torch.no_grad()
     def render_frame(self, rays: SequenceRays, index: int, stride: int, chunk: int) -> dict[str, np.ndarray]:

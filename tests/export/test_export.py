@@ -14,8 +14,9 @@ import trimesh
 
 from hold.cli import EXIT_USAGE, eval_main, export_main
 from hold.data.sequence import read_ground_truth, read_sequence, sequence_arrays
+from hold.export.config import ExportConfig
 from hold.export.export import run_config
-from hold.final.meshes import posed_hand
+from hold.final.meshes import object_mesh, posed_hand
 from hold.final.model import load_final_model
 from hold.refine.stage import REFINED_POSES
 from hold.run import RunDir
@@ -164,3 +165,16 @@ def test_a_failed_re_export_leaves_the_old_export_and_the_run_intact(exported, t
         assert export_main([str(tiny_run), "--out", str(dest), *TINY_EXPORT]) != 0
         assert "would replace the run's or the sequence's files" in capsys.readouterr().err
     assert sorted(p for p in Path(tiny_run).rglob("*") if p.is_file()) == run_files
+
+
+def test_object_level_meshes_the_set_the_silhouette_sees(tiny_run):
+    """``export.object_level_beta``: the object mesh k·β outside the SDF's zero set, recorded in the source."""
+    final = load_final_model(tiny_run)
+    beta = float(final.model.object.density.get_beta())
+    zero, src0 = object_mesh(final, ExportConfig())
+    grown, src2 = object_mesh(final, ExportConfig(object_level_beta=2.0))
+    assert src0["level"] == {"beta": 0.0, "metres": 0.0}
+    assert src2["level"]["metres"] == pytest.approx(2.0 * beta)
+    radius = lambda m: np.linalg.norm(m.vertices - m.vertices.mean(0), axis=1).mean()  # noqa: E731
+    # the stage-1 field of the tiny run is still near its initial sphere: every point moves out by ~2β
+    assert radius(grown) - radius(zero) == pytest.approx(2.0 * beta, rel=0.35)

@@ -1,0 +1,123 @@
+"""The object mesh's level set (``export.object_level_beta``) on a finished suite: re-meshes and re-scores
+every clip that finished, at each level, without training or writing into the suite's runs.
+
+Usage: python bench/bench_object_level.py SUITE_OUT [--levels 0,1,2] [--out bench/results/object_level.json]
+
+Each clip's scores are kept in SUITE_OUT/object_level/<clip>.json (keyed by the levels and the clip's
+result.json), so a rerun while the suite goes on only scores the clips finished since.
+
+Writes, per clip and level, the metrics that depend on the object mesh (CD, F5, F10, CD_h, scale error)
+and their median and worst over the clips; prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from hold.eval.run_metrics import evaluate_reconstruction, load_ground_truth  # noqa: E402
+from hold.final.meshes import ExportError, object_mesh  # noqa: E402
+from hold.final.model import load_final_model  # noqa: E402
+from hold.utils.io import write_json  # noqa: E402
+from hold.utils.logging import setup_logging  # noqa: E402
+
+KEYS = ("cd_cm2", "f5", "f10", "cd_h_cm2", "object_scale_error_pct")
+
+
+def score_clip(run_dir: Path, levels: list[float]) -> dict[str, dict]:
+    """Metrics of one run's final model with its object meshed at each level (in β)."""
+    final = load_final_model(run_dir)
+    gt = load_ground_truth(final)
+    out = {}
+    for level in levels:
+        cfg = dataclasses.replace(final.cfg.export, object_level_beta=level, object_mesh_resolution=0)
+        try:
+            mesh, source = object_mesh(final, cfg)
+        except ExportError as e:
+            out[f"{level:g}"] = {"error": str(e)}
+            continue
+        metrics = evaluate_reconstruction(final, gt, mesh, source)
+        out[f"{level:g}"] = {k: metrics.get(k) for k in KEYS} | {"level_mm": 1e3 * source["level"]["metres"]}
+    return out
+
+
+def summarise(clips: dict[str, dict], levels: list[float]) -> dict[str, dict]:
+    """Median and worst (largest magnitude for the scale error, lowest F-score, highest CD) per level."""
+    out = {}
+    for level in (f"{v:g}" for v in levels):
+        rows = [c[level] for c in clips.values() if "error" not in c[level]]
+        med, worst = {}, {}
+        for k in KEYS:
+            values = np.array([r[k] for r in rows if r[k] is not None], float)
+            if not len(values):
+                continue
+            med[k] = float(np.median(values))
+            if k == "object_scale_error_pct":
+                worst[k] = float(values[np.argmax(np.abs(values))])
+            else:
+                worst[k] = float(values.min() if k.startswith("f") else values.max())
+        out[level] = {"clips": len(rows), "median": med, "worst": worst}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suite_out", type=Path, help="a hold-suite output dir with finished clips")
+    parser.add_argument("--levels", default="0,1,2", help="levels in β, comma-separated")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "object_level.json")
+    args = parser.parse_args(argv)
+    setup_logging(console_level="warning")
+    levels = [float(v) for v in args.levels.split(",")]
+    clips: dict[str, dict] = {}
+    start = time.perf_counter()
+    for result in sorted((args.suite_out / "clips").glob("*/result.json")):
+        r = json.loads(result.read_text())
+        if r.get("status") != "ok":
+            continue
+        cache = args.suite_out / "object_level" / f"{r['name']}.json"
+        key = {"levels": levels, "result_mtime": result.stat().st_mtime}
+        cached = json.loads(cache.read_text()) if cache.is_file() else {}
+        if cached.get("key") == key:
+            clips[r["name"]] = cached["scores"]
+        else:
+            clips[r["name"]] = score_clip(result.parent / "run", levels)
+            write_json(cache, {"key": key, "scores": clips[r["name"]]})
+        print(
+            r["name"],
+            {
+                lv: {k: round(v, 2) for k, v in m.items() if v is not None}
+                for lv, m in clips[r["name"]].items()
+            },
+        )
+    summary = summarise(clips, levels)
+    for level, s in summary.items():
+        med = " ".join(f"{k} {v:.2f}" for k, v in s["median"].items())
+        print(f"level {level} β: {s['clips']} clips; median {med}")
+    write_json(
+        args.out,
+        {
+            "what": "object mesh level set (export.object_level_beta) re-scored on a finished suite",
+            "suite": str(args.suite_out.resolve()),
+            "levels_beta": levels,
+            "clips": clips,
+            "summary": summary,
+            "seconds": round(time.perf_counter() - start, 1),
+            "machine": platform.platform(),
+        },
+    )
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
