@@ -37,7 +37,7 @@ def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, 
     saved = final.run.stage_dir(final.stage) / STAGE_OBJECT_MESH
     resolution = cfg.object_mesh_resolution or final.cfg.train.final_mesh_resolution
     _, _, scale = final.object_poses()
-    beta = float(final.model.object.density.get_beta())
+    beta = float(final.model.object.density.get_beta().detach())
     level = cfg.object_level_beta * beta / scale  # canonical units
     if cfg.object_mesh_resolution == 0 and saved.is_file() and level == 0:
         mesh = trimesh.load(saved, process=False, force="mesh")

@@ -170,7 +170,7 @@ def test_a_failed_re_export_leaves_the_old_export_and_the_run_intact(exported, t
 def test_object_level_meshes_the_set_the_silhouette_sees(tiny_run):
     """``export.object_level_beta``: the object mesh k·β outside the SDF's zero set, recorded in the source."""
     final = load_final_model(tiny_run)
-    beta = float(final.model.object.density.get_beta())
+    beta = float(final.model.object.density.get_beta().detach())
     zero, src0 = object_mesh(final, ExportConfig())
     grown, src2 = object_mesh(final, ExportConfig(object_level_beta=2.0))
     assert src0["level"] == {"beta": 0.0, "metres": 0.0}
