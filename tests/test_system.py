@@ -167,3 +167,21 @@ def test_stage_2_without_an_object_surface_is_one_clear_error(tiny_synthetic, tm
     assert train_main([*argv, "--stages", "2"]) == 2
     err = capsys.readouterr().err
     assert "stage 1 did not reconstruct the object" in err and "Traceback" not in err
+
+
+def test_an_object_within_one_grid_cell_of_a_surface_is_not_stopped(tiny_synthetic, monkeypatch):
+    """The surface check lets an object SDF that is still forming (no zero set, but within one marching-
+    cubes cell of one) train on, and still stops one that is clearly empty."""
+    from hold.geometry.mesh import EmptySurfaceError
+
+    system = HoldSystem(load_config("demo", SMALL), read_sequence(tiny_synthetic.oracle_dir), None, max_steps=2)
+    node, res = system.model.object, 24
+    cell = 2 * (system.cfg.model.object.sphere_radius + system.cfg.model.object.sphere_margin) / (res - 1)
+    sdf = node.canonical_sdf
+    with torch.no_grad():
+        lowest = float(sdf(torch.zeros(1, 3)))  # the initial sphere's centre
+    for lift, expected in ((-lowest + 0.3 * cell, True), (-lowest + 5 * cell, False)):
+        monkeypatch.setattr(node, "canonical_sdf", lambda x, lift=lift: sdf(x) + lift)
+        with pytest.raises(EmptySurfaceError) as err:
+            system.model.extract_object_mesh(res)
+        assert system._object_nearly_surfaced(1, res, err.value) is expected
