@@ -174,7 +174,9 @@ def test_an_object_within_one_grid_cell_of_a_surface_is_not_stopped(tiny_synthet
     cubes cell of one) train on, and still stops one that is clearly empty."""
     from hold.geometry.mesh import EmptySurfaceError
 
-    system = HoldSystem(load_config("demo", SMALL), read_sequence(tiny_synthetic.oracle_dir), None, max_steps=2)
+    system = HoldSystem(
+        load_config("demo", SMALL), read_sequence(tiny_synthetic.oracle_dir), None, max_steps=2
+    )
     node, res = system.model.object, 24
     cell = 2 * (system.cfg.model.object.sphere_radius + system.cfg.model.object.sphere_margin) / (res - 1)
     sdf = node.canonical_sdf
