@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from hold.fields.config import EncodingConfig, SDFNetworkConfig
+from hold.config.fields import EncodingConfig, SDFNetworkConfig
 from hold.fields.sdf import SDFNetwork
 from hold.utils.io import write_json
 

@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from hold.config.hand import HandConfig
 from hold.geometry.camera import project  # noqa: E402
 from hold.hand.build import build_hand_model  # noqa: E402
-from hold.hand.config import HandConfig
 from hold.hand.fitting import HandFitter  # noqa: E402
 from hold.hand.sampling import sample_sequence  # noqa: E402
 

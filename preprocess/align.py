@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hold.config.hand import HandConfig
 from hold.geometry.camera import project
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig
 from hold.utils.io import write_json, write_npz
 from hold.utils.logging import get_logger
 from preprocess.anchor import pose_fitted_hand

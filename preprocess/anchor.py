@@ -21,9 +21,9 @@ import torch
 from scipy import ndimage
 from scipy.spatial.transform import Rotation, Slerp
 
+from hold.config.hand import HandConfig
 from hold.data.sequence import LABEL_OBJECT, SOURCE_HAND, SOURCE_INTERPOLATED, SOURCE_SFM
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig
 from hold.hand.model import HandOutput
 from hold.utils.logging import get_logger
 from preprocess.config import SfmConfig

@@ -19,6 +19,7 @@ from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 import hold
+from hold.config.hand import HandConfig
 from hold.data.sequence import (
     HandTrack,
     ObjectTrack,
@@ -28,7 +29,6 @@ from hold.data.sequence import (
     write_sequence,
 )
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig
 from hold.utils.io import atomic_open, write_npz
 from hold.utils.logging import get_logger
 from preprocess.config import BuildConfig

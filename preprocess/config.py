@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hold.config import ConfigError, apply_overrides, from_dict, read_yaml_mapping
-from hold.hand.config import HandConfig
+from hold.config.hand import HandConfig
 from hold.utils.checks import at_least, fraction, positive
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hold.config.hand import HandConfig
 from hold.data.sequence import HAND_SIDES, NUM_KEYPOINTS
 from hold.geometry.rotations import lerp_fill, slerp_fill
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig
 from hold.hand.fitting import HandFitter
 from hold.utils.io import write_json, write_npz
 from hold.utils.logging import get_logger

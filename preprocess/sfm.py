@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hold.config.hand import HandConfig
 from hold.data.sequence import LABEL_OBJECT, OBJECT_SOURCES, SOURCE_OTHER, SOURCE_SFM
 from hold.geometry.rotations import lerp_fill, slerp_fill
-from hold.hand.config import HandConfig
 from hold.utils.io import write_json, write_npz
 from hold.utils.logging import get_logger
 from preprocess.anchor import (

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from hold.config import load_config
-from hold.refine.config import RefineLossConfig
-from hold.system_config import LossConfig
+from hold.config.refine import RefineLossConfig
+from hold.config.system import LossConfig
 
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "paper-settings.md"
 PRESETS = ("paper", "fast", "demo")

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hold.data.config import RaySamplingConfig
+from hold.config.data import RaySamplingConfig
 from hold.data.sequence import LABEL_BACKGROUND, LABEL_UNKNOWN, Sequence
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from hold.eval.config import EvalConfig
+from hold.config.eval import EvalConfig
 from hold.geometry.surface import check_points
 
 

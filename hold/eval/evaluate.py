@@ -13,9 +13,9 @@ import numpy as np
 import trimesh
 from scipy.spatial.transform import Rotation
 
+from hold.config.eval import EvalConfig
 from hold.data.sequence import NUM_KEYPOINTS
 from hold.eval.align import align_similarity
-from hold.eval.config import EvalConfig
 from hold.eval.metrics import (
     chamfer_distance,
     check_frames,

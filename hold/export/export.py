@@ -29,9 +29,9 @@ from tqdm import tqdm
 
 import hold
 from hold.config import ConfigError, HoldConfig, load_config
+from hold.config.export import ExportConfig
 from hold.data.sequence import LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT
 from hold.eval.run_metrics import evaluate_reconstruction, has_ground_truth, load_ground_truth
-from hold.export.config import ExportConfig
 from hold.export.renders import FrameMeshes, choose_frames, merge, render_frames, video_frame, write_video
 from hold.export.scene import SceneMesh, write_scene
 from hold.final.meshes import (

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hold.export.config import ExportConfig
+from hold.config.export import ExportConfig
 from hold.export.raster import normal_image, normal_to_rgb
 from hold.final.meshes import ExportError
 from hold.final.model import FinalModel

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from hold.fields.config import BackgroundConfig
+from hold.config.fields import BackgroundConfig
 from hold.fields.encoding import FrequencyEncoding
 from hold.fields.mlp import SkipMLP
 

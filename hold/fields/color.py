@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from hold.fields.config import ColorNetworkConfig
+from hold.config.fields import ColorNetworkConfig
 from hold.fields.encoding import FrequencyEncoding
 from hold.fields.mlp import SkipMLP
 

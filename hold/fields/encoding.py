@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from hold.fields.config import EncodingConfig
+from hold.config.fields import EncodingConfig
 from hold.fields.hashgrid import TorchHashGrid
 from hold.utils.external import no_cuda, resolve_backend
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hold.fields.config import EncodingConfig
+from hold.config.fields import EncodingConfig
 from hold.fields.interp import interpolate
 
 # Instant-NGP / tinycudann hash primes, one per input dimension (tcnn's ``coherent_prime_hash``).

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from hold.fields.config import SDFNetworkConfig
+from hold.config.fields import SDFNetworkConfig
 from hold.fields.encoding import build_encoding
 from hold.fields.mlp import SkipMLP
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import trimesh
 
-from hold.export.config import ExportConfig
+from hold.config.export import ExportConfig
 from hold.final.model import FinalModel
 from hold.geometry.mesh import EmptySurfaceError, extract_mesh
 from hold.hand.model import HandOutput

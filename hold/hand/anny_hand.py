@@ -30,8 +30,8 @@ import roma
 import torch
 from torch import Tensor
 
+from hold.config.hand import HandConfig
 from hold.hand import anatomy
-from hold.hand.config import HandConfig
 from hold.hand.kinematics import linear_blend_skinning, rotvec_to_rotmat, special_procrustes
 from hold.hand.model import HandModel, HandOutput
 

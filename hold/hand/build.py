@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hold.hand.config import HandConfig
+from hold.config.hand import HandConfig
 from hold.hand.model import HandModel
 
 

@@ -21,8 +21,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from hold.config.hand import HandFitConfig, JointLimitsConfig
 from hold.geometry.camera import project
-from hold.hand.config import HandFitConfig, JointLimitsConfig
 from hold.hand.model import HandModel
 
 MIN_DEPTH = 1e-3  # metres: keeps the projection finite for points at or behind the camera

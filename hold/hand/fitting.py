@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hold.config.hand import HandFitConfig, JointLimitsConfig
 from hold.geometry.camera import project
 from hold.hand import fit_search as search
-from hold.hand.config import HandFitConfig, JointLimitsConfig
 from hold.hand.fit_objective import MIN_DEPTH, Fit, FitObjective, Observations
 from hold.hand.model import HandModel
 

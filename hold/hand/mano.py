@@ -23,8 +23,8 @@ import torch
 from smplx.lbs import batch_rigid_transform, batch_rodrigues, blend_shapes, vertices2joints
 from torch import Tensor
 
+from hold.config.hand import HandConfig
 from hold.hand import anatomy
-from hold.hand.config import HandConfig
 from hold.hand.mano_io import find_mano_file, load_mano_data
 from hold.hand.model import HandModel, HandOutput
 

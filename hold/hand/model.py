@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from hold.config.hand import HandConfig, JointLimitsConfig
 from hold.hand import anatomy
-from hold.hand.config import HandConfig, JointLimitsConfig
 from hold.hand.spec import HAND_MODEL_SPECS
 
 KEYPOINT_NAMES: tuple[str, ...] = ("wrist",) + tuple(

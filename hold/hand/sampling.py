@@ -6,7 +6,7 @@ import roma
 import torch
 from torch import Tensor
 
-from hold.hand.config import JointLimitsConfig
+from hold.config.hand import JointLimitsConfig
 from hold.hand.model import HandModel
 
 

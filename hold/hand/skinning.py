@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from hold.hand.config import HandConfig
+from hold.config.hand import HandConfig
 from hold.hand.kinematics import apply_affine, solve_affine
 from hold.hand.model import HandModel, HandOutput
 

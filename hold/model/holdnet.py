@@ -14,18 +14,18 @@ import torch
 import trimesh
 from torch import Tensor, nn
 
+from hold.config.hand import HandConfig
+from hold.config.model import ModelConfig
+from hold.config.render import RenderConfig
 from hold.data.rays import RayBatch, SequenceRays
 from hold.data.sequence import Sequence
 from hold.fields.background import BackgroundField
 from hold.geometry.mesh import extract_mesh
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig
 from hold.hand.model import HandOutput
-from hold.model.config import ModelConfig
 from hold.model.nodes import HandNode, NodeEval, NodeRays, ObjectNode, SceneTerms
 from hold.params import FrameParams
 from hold.render.compositing import CompositeRender, background_colour, composite
-from hold.render.config import RenderConfig
 from hold.render.samplers import build_sampler
 
 

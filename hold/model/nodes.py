@@ -17,19 +17,19 @@ import torch
 import trimesh
 from torch import Tensor, nn
 
+from hold.config.fields import ColorNetworkConfig
+from hold.config.hand import HandConfig
+from hold.config.model import HandNodeConfig, ObjectNodeConfig
+from hold.config.render import DensityConfig
 from hold.data.sequence import LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT
 from hold.fields.color import ColorNetwork
-from hold.fields.config import ColorNetworkConfig
 from hold.fields.sdf import SDFGradientOutput, SDFNetwork
 from hold.geometry.camera import ObjectPose
 from hold.geometry.mesh import signed_distance
 from hold.geometry.surface import sample_surface
-from hold.hand.config import HandConfig
 from hold.hand.model import HandModel, HandOutput
 from hold.hand.skinning import HandDeformer, blend_transforms
-from hold.model.config import HandNodeConfig, ObjectNodeConfig
 from hold.render.compositing import NodeSamples
-from hold.render.config import DensityConfig
 from hold.render.density import LaplaceDensity
 from hold.render.rays import RayInterval, ray_points, sphere_intersection
 from hold.render.samplers import SampleQuery, Sampler, SdfFn

@@ -17,13 +17,13 @@ import torch
 import trimesh
 from torch import Tensor
 
+from hold.config.hand import HandConfig
+from hold.config.refine import RefineConfig
 from hold.geometry.mesh import decimate, largest_component, marching_cubes, sdf_grid
 from hold.geometry.surface import sample_surface
-from hold.hand.config import HandConfig
 from hold.hand.mano_io import load_contact_zones
 from hold.hand.model import HandModel
 from hold.hand.skinning import HandDeformer
-from hold.refine.config import RefineConfig
 from hold.refine.sdf_grid import SDFGrid
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from hold.config.refine import SoftRasterConfig
 from hold.geometry.camera import project
-from hold.refine.config import SoftRasterConfig
 from hold.utils.external import require
 
 

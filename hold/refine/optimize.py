@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from hold.config.refine import RefineConfig
 from hold.params import FrameParams
-from hold.refine.config import RefineConfig
 from hold.refine.scene import PoseBatch, pose_scene
 from hold.refine.terms import Context, RefineProblem, weighted_total
 from hold.run_logger import RunLogger

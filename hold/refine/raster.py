@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from hold.config.refine import SoftRasterConfig
 from hold.geometry.camera import project
-from hold.refine.config import SoftRasterConfig
 from hold.utils.external import resolve_backend
 
 

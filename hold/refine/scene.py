@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from hold.config.refine import RefineConfig
 from hold.geometry.camera import ObjectPose
 from hold.geometry.rotations import axis_angle_to_matrix
 from hold.hand.model import HandOutput
 from hold.params import FrameParams
-from hold.refine.config import RefineConfig
 from hold.refine.geometry import HandGeometry, ObjectGeometry
 
 

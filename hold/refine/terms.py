@@ -12,12 +12,12 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
+from hold.config.refine import RefineConfig, RefineLossConfig
 from hold.geometry.camera import project
 from hold.geometry.rotations import axis_angle_to_matrix
 from hold.hand.skinning import knn_skinning_weights, warp_to_canonical
 from hold.params import FrameParams
 from hold.refine import losses
-from hold.refine.config import RefineConfig, RefineLossConfig
 from hold.refine.geometry import HandGeometry, ObjectGeometry
 from hold.refine.raster import render_silhouettes
 from hold.refine.scene import PoseBatch, PosedScene, pose_scene, stack_context

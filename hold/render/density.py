@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from hold.render.config import DensityConfig
+from hold.config.render import DensityConfig
 
 
 def laplace_density(sdf: Tensor, beta: Tensor | float) -> Tensor:

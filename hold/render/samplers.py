@@ -20,7 +20,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from hold.render.config import BoundedSamplerConfig, ErrorBoundedSamplerConfig, SamplerConfig
+from hold.config.render import BoundedSamplerConfig, ErrorBoundedSamplerConfig, SamplerConfig
 from hold.render.density import laplace_density
 from hold.render.rays import ray_points
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hold.data.config import RaySamplingConfig
+from hold.config.data import RaySamplingConfig
 from hold.data.rays import SequenceRays, pixel_rays
 from hold.data.sequence import read_sequence, write_sequence
 from tests.conftest import random_frames, random_sequence

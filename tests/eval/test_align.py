@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import trimesh
 
+from hold.config.eval import EvalConfig
 from hold.eval.align import align_similarity, cube_rotations, umeyama
-from hold.eval.config import EvalConfig
 from hold.eval.metrics import chamfer_distance, fscore
 from hold.geometry.surface import sample_surface
 

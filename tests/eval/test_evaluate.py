@@ -10,7 +10,7 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from hold.config import from_dict
-from hold.eval.config import EvalConfig
+from hold.config.eval import EvalConfig
 from hold.eval.evaluate import EvalResult, HandObjectSequence, evaluate, similarity_matrices
 from hold.geometry.surface import sample_surface
 

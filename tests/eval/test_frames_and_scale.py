@@ -7,7 +7,7 @@ import pytest
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from hold.eval.config import EvalConfig
+from hold.config.eval import EvalConfig
 from hold.eval.evaluate import HandObjectSequence, evaluate, similarity_matrices
 
 FAST = EvalConfig(num_surface_samples=2000, init_rotations="pca")

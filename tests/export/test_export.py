@@ -13,8 +13,8 @@ import torch
 import trimesh
 
 from hold.cli import EXIT_USAGE, eval_main, export_main
+from hold.config.export import ExportConfig
 from hold.data.sequence import read_ground_truth, read_sequence, sequence_arrays
-from hold.export.config import ExportConfig
 from hold.export.export import run_config
 from hold.final.meshes import object_mesh, posed_hand
 from hold.final.model import load_final_model

@@ -9,7 +9,7 @@ import pytest
 import torch
 import trimesh
 
-from hold.export.config import ExportConfig
+from hold.config.export import ExportConfig
 from hold.export.raster import normal_image, rasterize
 from hold.export.renders import choose_frames, merge, side_view
 from hold.export.scene import SceneMesh, write_scene

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hold.config.fields import ColorNetworkConfig
 from hold.fields.color import ColorNetwork
-from hold.fields.config import ColorNetworkConfig
 
 
 def inputs(n: int = 6, f: int = 8):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hold.config import ConfigError, from_dict
-from hold.fields.config import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
+from hold.config.fields import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
 
 
 def test_defaults_are_holds():

@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 
-from hold.fields.config import EncodingConfig
+from hold.config.fields import EncodingConfig
 from hold.fields.encoding import HashGridEncoding
 from hold.fields.hashgrid import TorchHashGrid
 from hold.utils import external

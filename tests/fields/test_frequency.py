@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from hold.fields.config import EncodingConfig
+from hold.config.fields import EncodingConfig
 from hold.fields.encoding import FrequencyEncoding, HashGridEncoding, coarse_to_fine_weights
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hold.fields.config import EncodingConfig
+from hold.config.fields import EncodingConfig
 from hold.fields.encoding import HashGridEncoding
 from hold.fields.hashgrid import TorchHashGrid, grid_levels
 from hold.fields.tcnn_grid import tcnn_encoding_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hold.fields.config import EncodingConfig, SDFNetworkConfig
+from hold.config.fields import EncodingConfig, SDFNetworkConfig
 from hold.fields.sdf import SDFNetwork
 
 SMALL_HASH = EncodingConfig(

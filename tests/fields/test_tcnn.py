@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hold.fields.config import EncodingConfig, SDFNetworkConfig
+from hold.config.fields import EncodingConfig, SDFNetworkConfig
 from hold.fields.hashgrid import TorchHashGrid
 from hold.fields.sdf import SDFNetwork
 from hold.utils.external import is_available

@@ -12,9 +12,9 @@ import pytest
 import scipy.sparse
 import torch
 
+from hold.config.hand import HandConfig
 from hold.hand.anny_hand import AnnyHand
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig
 
 
 @pytest.fixture(scope="session")

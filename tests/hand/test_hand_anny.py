@@ -7,8 +7,8 @@ import pytest
 import roma
 import torch
 
+from hold.config.hand import HandConfig
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig
 from hold.hand.model import FINGER_KEYPOINTS, FINGER_NAMES, KEYPOINT_NAMES, TIP_KEYPOINTS
 from hold.hand.spec import HAND_MODEL_SPECS
 

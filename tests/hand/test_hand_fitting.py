@@ -14,8 +14,8 @@ import math
 import pytest
 import torch
 
+from hold.config.hand import HandConfig
 from hold.geometry.camera import project
-from hold.hand.config import HandConfig
 from hold.hand.fitting import HandFitter
 from hold.hand.sampling import sample_sequence
 

@@ -19,9 +19,9 @@ import torch
 import trimesh
 
 from hold.config import load_config
+from hold.config.hand import HandConfig
 from hold.geometry.camera import project
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig
 from hold.hand.fitting import HandFitter
 from hold.hand.mano_io import convert_mano_to_npz, find_mano_file, load_mano_data
 from hold.hand.model import FINGER_KEYPOINTS

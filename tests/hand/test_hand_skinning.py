@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hold.config.hand import HandConfig
 from hold.hand.anatomy import vertex_normals
-from hold.hand.config import HandConfig
 from hold.hand.skinning import HandDeformer, knn_skinning_weights, warp_to_canonical, warp_to_posed
 
 

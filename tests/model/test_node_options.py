@@ -8,14 +8,14 @@ import pytest
 import torch
 import trimesh
 
-from hold.fields.config import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
+from hold.config.fields import ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
+from hold.config.hand import HandConfig
+from hold.config.model import HandNodeConfig, ObjectNodeConfig
+from hold.config.render import BoundedSamplerConfig, DensityConfig
 from hold.geometry.camera import ObjectPose
 from hold.geometry.mesh import signed_distance
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig
-from hold.model.config import HandNodeConfig, ObjectNodeConfig
 from hold.model.nodes import HandNode, NodeRays, ObjectNode
-from hold.render.config import BoundedSamplerConfig, DensityConfig
 from hold.render.samplers import BoundedSampler
 
 SMALL_SDF = SDFNetworkConfig(

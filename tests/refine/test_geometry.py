@@ -7,9 +7,9 @@ import pytest
 import torch
 import trimesh
 
+from hold.config.refine import RefineConfig
 from hold.data.sequence import LABEL_OBJECT, LABEL_RIGHT, LABEL_UNKNOWN
 from hold.geometry.mesh import signed_distance
-from hold.refine.config import RefineConfig
 from hold.refine.geometry import object_geometry
 from hold.refine.sdf_grid import SDFGrid
 from hold.refine.targets import occlusion_aware_targets, raster_size, scale_intrinsics

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from hold.config.refine import RefineLossConfig
 from hold.geometry.rotations import axis_angle_to_matrix
 from hold.refine import losses
-from hold.refine.config import RefineLossConfig
 from hold.refine.terms import weighted_total
 
 

@@ -6,7 +6,7 @@ import torch
 import trimesh
 from scipy import ndimage
 
-from hold.refine.config import SoftRasterConfig
+from hold.config.refine import SoftRasterConfig
 from hold.refine.raster import hard_silhouette, soft_silhouette
 
 K = torch.tensor([[80.0, 0, 32], [0, 80.0, 32], [0, 0, 1]])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from hold.config import ConfigError, from_dict
-from hold.render.config import RenderConfig
+from hold.config.render import RenderConfig
 from hold.render.samplers import BoundedSampler, build_sampler
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import torch
 
+from hold.config.render import DensityConfig
 from hold.render.compositing import volume_weights
-from hold.render.config import DensityConfig
 from hold.render.density import LaplaceDensity, laplace_density
 
 

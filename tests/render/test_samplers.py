@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hold.render.config import BoundedSamplerConfig, SamplerConfig
+from hold.config.render import BoundedSamplerConfig, SamplerConfig
 from hold.render.rays import pixel_grid, pixel_rays, sphere_intersection
 from hold.render.samplers import BoundedSampler, ErrorBoundedSampler, SampleQuery, build_sampler, sample_pdf
 

@@ -15,6 +15,7 @@ import torch
 import trimesh
 from scipy.spatial.transform import Rotation
 
+from hold.config.hand import HandConfig, JointLimitsConfig
 from hold.data.synthetic.config import SynthConfig
 from hold.data.synthetic.estimators import emulate_hand_estimates, noisy_masks
 from hold.data.synthetic.grasp import Grasp, optimise_grasp
@@ -32,7 +33,6 @@ from hold.data.synthetic.scene import (
 )
 from hold.data.synthetic.texture import PlaneAlbedo, ProceduralAlbedo, ProceduralTexture, VertexColorAlbedo
 from hold.hand.build import build_hand_model
-from hold.hand.config import HandConfig, JointLimitsConfig
 from hold.hand.model import HandModel
 from hold.utils.io import write_png
 

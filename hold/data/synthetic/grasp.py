@@ -21,11 +21,11 @@ from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 from torch import Tensor
 
+from hold.config.hand import JointLimitsConfig
 from hold.data.synthetic.config import GraspConfig
 from hold.data.synthetic.objects import ObjectModel, sample_faces
 from hold.data.synthetic.render import ray_cast
 from hold.hand.anatomy import palm_normal, vertex_normals
-from hold.hand.config import JointLimitsConfig
 from hold.hand.model import HandModel
 
 _MIDDLE_KNUCKLE, _INDEX_KNUCKLE, _LITTLE_KNUCKLE, _WRIST = 9, 5, 17, 0

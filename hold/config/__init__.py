@@ -1,7 +1,7 @@
 """Typed configuration: one dataclass per component, YAML presets in ``configs/``, ``key=value`` overrides.
 
-Each component owns its dataclass next to its code (``hold.hand.config.HandConfig``, …); ``HoldConfig``
-composes them. Loading is strict: an unknown key, a wrong type or an illegal choice is a ``ConfigError``
+Each component's dataclass is a module of this package (``hold.config.hand.HandConfig``, …), so loading a
+configuration loads no implementation; ``HoldConfig`` composes them. Loading is strict: an unknown key, a wrong type or an illegal choice is a ``ConfigError``
 that names the dotted key and lists what is valid at that level.
 """
 
@@ -18,18 +18,18 @@ from typing import Any, Literal
 
 import yaml
 
-from hold.data.config import RaySamplingConfig
-from hold.eval.config import EvalConfig
-from hold.export.config import ExportConfig
-from hold.hand.config import HandConfig
-from hold.model.config import ModelConfig
-from hold.refine.config import RefineConfig
-from hold.render.config import RenderConfig
-from hold.system_config import LossConfig, OptimConfig, TrainConfig
+from hold.config.data import RaySamplingConfig
+from hold.config.eval import EvalConfig
+from hold.config.export import ExportConfig
+from hold.config.hand import HandConfig
+from hold.config.model import ModelConfig
+from hold.config.refine import RefineConfig
+from hold.config.render import RenderConfig
+from hold.config.system import LossConfig, OptimConfig, TrainConfig
 from hold.utils.checks import at_least
 from hold.utils.io import write_text
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 class ConfigError(ValueError):

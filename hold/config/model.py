@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hold.fields.config import BackgroundConfig, ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
+from hold.config.fields import BackgroundConfig, ColorNetworkConfig, EncodingConfig, SDFNetworkConfig
 from hold.utils.checks import at_least, fraction
 
 
