@@ -27,12 +27,66 @@ class WarpResult:
         weights: (B, N, nb) skinning weights used.
         distance: (B, N) distance of each input point to its nearest reference vertex (metres).
         valid: (B, N) bool, ``distance < max_dist``.
+        neighbours: (B, N, k) indices of the reference vertices the weights were blended from.
     """
 
     points: Tensor
     weights: Tensor
     distance: Tensor
     valid: Tensor
+    neighbours: Tensor
+
+
+def _check_query(points: Tensor, vertices: Tensor) -> Tensor:
+    """``vertices`` as (B, V, 3) for (B, N, 3) ``points``, with clear errors on wrong shapes."""
+    if points.dim() != 3 or points.shape[-1] != 3:
+        raise ValueError(f"points: expected shape (B, N, 3), found {tuple(points.shape)}")
+    if vertices.dim() == 2:
+        vertices = vertices[None].expand(points.shape[0], -1, -1)
+    if vertices.shape[0] != points.shape[0] or vertices.shape[-1] != 3:
+        raise ValueError(f"vertices: expected shape ({points.shape[0]}, V, 3), found {tuple(vertices.shape)}")
+    return vertices
+
+
+@torch.no_grad()
+def nearest_vertices(points: Tensor, vertices: Tensor, k: int, chunk: int) -> Tensor:
+    """Indices (B, N, k) of the K nearest of (B, V, 3) or (V, 3) ``vertices`` to (B, N, 3) ``points``.
+
+    The costly part of skinning arbitrary points (a points × vertices distance matrix and its top-k),
+    so callers that query the same points twice pass the indices on (``HandDeformer.to_canonical``).
+    """
+    vertices = _check_query(points, vertices)
+    k = min(k, vertices.shape[1])
+    # cdist's matrix-product form is fast but loses precision near zero: it only ranks the neighbours,
+    # whose distances ``blend_weights`` recomputes exactly
+    return torch.cat(
+        [torch.cdist(p, vertices).topk(k, dim=-1, largest=False).indices for p in points.split(chunk, dim=1)],
+        dim=1,
+    )
+
+
+def blend_weights(
+    points: Tensor, vertices: Tensor, neighbours: Tensor, vertex_weights: Tensor, sigma: float
+) -> tuple[Tensor, Tensor]:
+    """Skinning weights of points from given neighbour vertices (Gaussian kernel on their distances).
+
+    Args:
+        points: (B, N, 3). vertices: (B, V, 3) or (V, 3). neighbours: (B, N, k) vertex indices.
+        vertex_weights: (V, nb) skinning weights of the vertices. sigma: kernel width (metres).
+
+    Returns:
+        weights (B, N, nb), summing to 1, and the distance (B, N) to the nearest neighbour.
+    """
+    vertices = _check_query(points, vertices)
+    if vertex_weights.shape[0] != vertices.shape[1]:
+        raise ValueError(
+            f"vertex_weights: expected shape ({vertices.shape[1]}, nb), found {tuple(vertex_weights.shape)}"
+        )
+    near = torch.gather(vertices, 1, neighbours.flatten(1)[..., None].expand(-1, -1, 3))
+    d2k = (near.view(*neighbours.shape, 3) - points[:, :, None]).square().sum(-1)
+    kernel = torch.softmax(-d2k / (2.0 * sigma**2), dim=-1)
+    weights = (kernel[..., None] * vertex_weights[neighbours]).sum(dim=-2)
+    return weights, d2k.min(dim=-1).values.sqrt()
 
 
 def knn_skinning_weights(
@@ -51,29 +105,9 @@ def knn_skinning_weights(
     Returns:
         weights (B, N, nb), summing to 1, and the nearest-vertex distance (B, N).
     """
-    if points.dim() != 3 or points.shape[-1] != 3:
-        raise ValueError(f"points: expected shape (B, N, 3), found {tuple(points.shape)}")
-    if vertices.dim() == 2:
-        vertices = vertices[None].expand(points.shape[0], -1, -1)
-    if vertices.shape[0] != points.shape[0] or vertices.shape[-1] != 3:
-        raise ValueError(f"vertices: expected shape ({points.shape[0]}, V, 3), found {tuple(vertices.shape)}")
-    if vertex_weights.shape[0] != vertices.shape[1]:
-        raise ValueError(
-            f"vertex_weights: expected shape ({vertices.shape[1]}, nb), found {tuple(vertex_weights.shape)}"
-        )
-    k = min(k, vertices.shape[1])
-    weights, dists = [], []
-    for start in range(0, points.shape[1], chunk):
-        p = points[:, start : start + chunk]
-        # cdist's matrix-product form is fast but loses precision near zero: it only ranks the
-        # neighbours, whose distances are then recomputed exactly
-        idx = torch.cdist(p, vertices).topk(k, dim=-1, largest=False).indices  # (B, n, k)
-        near = torch.gather(vertices, 1, idx.flatten(1)[..., None].expand(-1, -1, 3)).view(*idx.shape, 3)
-        d2k = (near - p[:, :, None]).square().sum(-1)
-        kernel = torch.softmax(-d2k / (2.0 * sigma**2), dim=-1)
-        weights.append((kernel[..., None] * vertex_weights[idx]).sum(dim=-2))
-        dists.append(d2k.min(dim=-1).values.sqrt())
-    return torch.cat(weights, dim=1), torch.cat(dists, dim=1)
+    return blend_weights(
+        points, vertices, nearest_vertices(points, vertices, k, chunk), vertex_weights, sigma
+    )
 
 
 def blend_transforms(weights: Tensor, bone_transforms: Tensor) -> Tensor:
@@ -110,19 +144,35 @@ class HandDeformer(nn.Module):
         self.max_dist = cfg.skinning_max_dist
         self.chunk = cfg.skinning_chunk
 
-    def _weights(self, points: Tensor, vertices: Tensor) -> tuple[Tensor, Tensor]:
-        return knn_skinning_weights(
-            points, vertices, self.model.skinning_weights, self.k, self.sigma, self.chunk
-        )
+    def _neighbours(self, points: Tensor, vertices: Tensor, known: Tensor | None) -> Tensor:
+        """(B, N, k) nearest-vertex indices; rows of ``known`` (B, N, k) that hold indices (≥ 0) are
+        taken as they are, only the others are searched."""
+        if known is None:
+            return nearest_vertices(points, vertices, self.k, self.chunk)
+        missing = known[..., 0] < 0
+        out = known.clone()
+        for b in range(points.shape[0]):  # frames differ in how many points were not searched before
+            if missing[b].any():
+                found = nearest_vertices(
+                    points[b : b + 1, missing[b]], vertices[b : b + 1], self.k, self.chunk
+                )
+                out[b, missing[b]] = found[0]
+        return out
 
-    def to_canonical(self, points: Tensor, posed: HandOutput) -> WarpResult:
-        """Posed-space points (B, N, 3) → canonical, weights from the K nearest posed vertices."""
-        w, d = self._weights(points, posed.vertices)
+    def to_canonical(self, points: Tensor, posed: HandOutput, known: Tensor | None = None) -> WarpResult:
+        """Posed-space points (B, N, 3) → canonical, weights from the K nearest posed vertices.
+
+        ``known`` (B, N, k): neighbour indices already found for some of the points (−1 rows for the
+        others), e.g. by the sampler's pass over the same depths; they give the same weights.
+        """
+        idx = self._neighbours(points, posed.vertices, known)
+        w, d = blend_weights(points, posed.vertices, idx, self.model.skinning_weights, self.sigma)
         x = warp_to_canonical(points, w, posed.bone_transforms)
-        return WarpResult(points=x, weights=w, distance=d, valid=d < self.max_dist)
+        return WarpResult(points=x, weights=w, distance=d, valid=d < self.max_dist, neighbours=idx)
 
     def to_posed(self, points: Tensor, posed: HandOutput, canonical_vertices: Tensor) -> WarpResult:
         """Canonical points (B, N, 3) → posed, weights from the K nearest canonical vertices (V, 3)."""
-        w, d = self._weights(points, canonical_vertices)
+        idx = nearest_vertices(points, canonical_vertices, self.k, self.chunk)
+        w, d = blend_weights(points, canonical_vertices, idx, self.model.skinning_weights, self.sigma)
         x = warp_to_posed(points, w, posed.bone_transforms)
-        return WarpResult(points=x, weights=w, distance=d, valid=d < self.max_dist)
+        return WarpResult(points=x, weights=w, distance=d, valid=d < self.max_dist, neighbours=idx)

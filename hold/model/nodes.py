@@ -107,6 +107,15 @@ def ray_point_distance(directions: Tensor, points: Tensor) -> Tensor:
 
 
 @dataclass
+class SamplerPass:
+    """The sampler's pass over a node: the SDF function it called (a node's own may record what it
+    computed) and ``RaySamples.evaluated`` (R, S), or None."""
+
+    sdf_fn: SdfFn
+    evaluated: Tensor | None
+
+
+@dataclass
 class Shading:
     """A node's fields at the samples of its rays (R·S of them): SDF (metres), normal and colour."""
 
@@ -134,8 +143,9 @@ class Node(nn.Module, ABC):
         """The SDF of points (n·r, S, 3) on the rays, without gradients, for the sampler."""
 
     @abstractmethod
-    def shade(self, points: Tensor, rays: NodeRays, pose) -> Shading:
-        """The fields at camera-frame points (n, r·S, 3), with gradients."""
+    def shade(self, points: Tensor, rays: NodeRays, pose, sampled: SamplerPass) -> Shading:
+        """The fields at camera-frame points (n, r·S, 3), with gradients; ``sampled`` says what the
+        sampler's pass already computed at some of them."""
 
     @abstractmethod
     def surface_points(self, pose) -> Tensor:
@@ -146,8 +156,9 @@ class Node(nn.Module, ABC):
     ) -> NodeEval:
         n, r = rays.frames.shape[0], rays.rays_per_frame
         interval = self.interval(rays, pose)
+        sdf_fn = self.sampling_sdf(rays, pose)
         query = SampleQuery(
-            self.sampling_sdf(rays, pose),
+            sdf_fn,
             rays.origins,
             rays.directions,
             interval.near,
@@ -155,10 +166,11 @@ class Node(nn.Module, ABC):
             self.density.get_beta().detach(),
         )
         with torch.no_grad():
-            z = sampler(query, perturb, generator).z
+            samples = sampler(query, perturb, generator)
+        z = samples.z
         S = z.shape[1]
         points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
-        shading = self.shade(points, rays, pose)
+        shading = self.shade(points, rays, pose, SamplerPass(sdf_fn, samples.evaluated))
         far = ray_point_distance(rays.directions.reshape(n, r, 3), self.surface_points(pose)).reshape(-1)
         return NodeEval(
             samples=NodeSamples(
@@ -266,25 +278,11 @@ class HandNode(Node):
         centre, radius = self.bounding_sphere(posed)
         return sphere_intersection(rays.origins, rays.directions, rays.per_ray(centre), rays.per_ray(radius))
 
-    def _observed_sdf(self, points: Tensor, posed: HandOutput) -> Tensor:
-        """Posed points (n, M, 3) → SDF (n, M), no gradient (sampling)."""
-        warp = self.deformer.to_canonical(points, posed)
-        sdf = self.canonical_sdf(warp.points.reshape(-1, 3)).reshape(points.shape[:2])
-        # Far from the mesh the skinning weights are meaningless; the vertex distance bounds |sdf|.
-        return torch.where(warp.valid, sdf, warp.distance)
+    def sampling_sdf(self, rays: NodeRays, posed: HandOutput) -> _HandSamplingSdf:
+        return _HandSamplingSdf(self, rays, posed)
 
-    def sampling_sdf(self, rays: NodeRays, posed: HandOutput) -> SdfFn:
-        n, r = rays.frames.shape[0], rays.rays_per_frame
-        fixed = HandOutput(*(t.detach() for t in (posed.vertices, posed.keypoints, posed.bone_transforms)))
-
-        def sdf_fn(points: Tensor) -> Tensor:
-            S = points.shape[1]
-            return self._observed_sdf(points.reshape(n, r * S, 3), fixed).reshape(n * r, S)
-
-        return sdf_fn
-
-    def shade(self, points: Tensor, rays: NodeRays, posed: HandOutput) -> Shading:
-        warp = self.deformer.to_canonical(points, posed)
+    def shade(self, points: Tensor, rays: NodeRays, posed: HandOutput, sampled: SamplerPass) -> Shading:
+        warp = self.deformer.to_canonical(points, posed, self._known_neighbours(sampled))
         x_can = warp.points.reshape(-1, 3)
         if needs_normals(self.cfg.color):
             # By default normals only feed the colour network and normal maps: no double backward (the
@@ -300,8 +298,41 @@ class HandNode(Node):
         rgb = self.color_net(self._normalise(x_can), out.gradient, view, out.feature)
         return Shading(sdf, normal, rgb)
 
+    def _known_neighbours(self, sampled: SamplerPass) -> Tensor | None:
+        """(n, r·S, k) nearest-vertex indices the sampler's first SDF call found at the rendered depths
+        it evaluated (the same posed vertices, so the same indices), −1 rows elsewhere."""
+        first = getattr(sampled.sdf_fn, "neighbours", None)
+        if first is None or sampled.evaluated is None:
+            return None
+        evaluated, k = sampled.evaluated, first.shape[-1]  # (n·r, S)
+        per_ray = first.reshape(evaluated.shape[0], -1, k)
+        known = per_ray.gather(1, evaluated.clamp_min(0)[..., None].expand(-1, -1, k))
+        return known.masked_fill((evaluated < 0)[..., None], -1).reshape(first.shape[0], -1, k)
+
     def surface_points(self, posed: HandOutput) -> Tensor:
         return posed.vertices.detach()
+
+
+class _HandSamplingSdf:
+    """The hand's SDF at posed points (n·r, S, 3) for the sampler, without gradients. Keeps the
+    nearest-vertex indices of its first call, which the rendering pass reuses (``HandNode.shade``)."""
+
+    def __init__(self, node: HandNode, rays: NodeRays, posed: HandOutput) -> None:
+        self.node = node
+        self.n, self.r = rays.frames.shape[0], rays.rays_per_frame
+        self.posed = HandOutput(
+            *(t.detach() for t in (posed.vertices, posed.keypoints, posed.bone_transforms))
+        )
+        self.neighbours: Tensor | None = None
+
+    def __call__(self, points: Tensor) -> Tensor:
+        S = points.shape[1]
+        warp = self.node.deformer.to_canonical(points.reshape(self.n, self.r * S, 3), self.posed)
+        if self.neighbours is None:
+            self.neighbours = warp.neighbours
+        sdf = self.node.canonical_sdf(warp.points.reshape(-1, 3)).reshape(self.n, self.r * S)
+        # Far from the mesh the skinning weights are meaningless; the vertex distance bounds |sdf|.
+        return torch.where(warp.valid, sdf, warp.distance).reshape(self.n * self.r, S)
 
 
 class ObjectNode(Node):
@@ -375,7 +406,7 @@ class ObjectNode(Node):
 
         return sdf_fn
 
-    def shade(self, points: Tensor, rays: NodeRays, pose: ObjectPose) -> Shading:
+    def shade(self, points: Tensor, rays: NodeRays, pose: ObjectPose, sampled: SamplerPass) -> Shading:
         n, M = points.shape[:2]
         x_can = pose.to_canonical(points).reshape(-1, 3)
         if needs_normals(self.cfg.color):  # as for the hand

@@ -40,11 +40,15 @@ class RaySamples:
         z_eikonal: (R, E) depths picked among ``z`` for the eikonal term.
         beta: (R,) the β the error-bounded sampler ended with per ray (≥ the density's β; equal where
             ε was met), or ``None`` for samplers without a β search. For logging.
+        evaluated: (R, S) for each depth of ``z``, its column in the depths of the sampler's first
+            ``sdf_fn`` call (−1 where that call did not evaluate it), so a node can reuse what it computed
+            there; ``None`` when the sampler does not say.
     """
 
     z: Tensor
     z_eikonal: Tensor
     beta: Tensor | None = None
+    evaluated: Tensor | None = None
 
 
 @dataclass
@@ -265,8 +269,11 @@ class BoundedSampler:
         beta_s = torch.maximum(beta0, cfg.beta_floor_spacing * spacing).clamp_min(torch.finfo(z.dtype).tiny)
         weights, _ = opacity_weights(z, laplace_density(sdf, beta_s[:, None]))
         z_fine = sample_pdf(z, weights[:, :-1] + cfg.pdf_floor, cfg.num_fine, perturb, generator)
-        z_out = torch.sort(torch.cat([z, z_fine], -1), -1).values
-        return RaySamples(z=z_out, z_eikonal=_pick_per_ray(z_out, cfg.num_eikonal, perturb, generator))
+        z_out, order = torch.sort(torch.cat([z, z_fine], -1), -1)
+        evaluated = torch.where(order < z.shape[1], order, -1)
+        return RaySamples(
+            z=z_out, z_eikonal=_pick_per_ray(z_out, cfg.num_eikonal, perturb, generator), evaluated=evaluated
+        )
 
 
 def _eval_sdf(sdf_fn: SdfFn, origins: Tensor, directions: Tensor, z: Tensor) -> Tensor:

@@ -73,6 +73,22 @@ def test_deformer_round_trip_and_validity(anny_right):
     assert (fwd.points - pts).norm(dim=-1).median() < 0.003
 
 
+def test_known_neighbours_give_the_same_warp(anny_right):
+    """Indices found before (the sampler's pass) are reused, the rest searched: the same warp as a
+    search of every point."""
+    h = anny_right
+    out = _posed(h, seed=5)
+    d = HandDeformer(h, HandConfig())
+    pts = torch.stack([_near_surface(out.vertices[b], h.faces, 500, b + 7) for b in range(2)])
+    full = d.to_canonical(pts, out)
+    known = full.neighbours.clone()
+    known[0, ::3] = -1  # frames with different numbers of points still to search
+    known[1, ::2] = -1
+    reused = d.to_canonical(pts, out, known)
+    assert torch.equal(reused.neighbours, full.neighbours)
+    assert torch.equal(reused.weights, full.weights) and torch.equal(reused.points, full.points)
+
+
 def test_knn_weights_check_shapes(anny_right):
     h = anny_right
     with pytest.raises(ValueError, match=r"points: expected shape \(B, N, 3\)"):

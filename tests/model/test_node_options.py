@@ -14,7 +14,9 @@ from hold.config.model import HandNodeConfig, ObjectNodeConfig
 from hold.config.render import BoundedSamplerConfig, DensityConfig
 from hold.geometry.camera import ObjectPose
 from hold.geometry.mesh import signed_distance
+from hold.hand import skinning
 from hold.hand.build import build_hand_model
+from hold.hand.skinning import nearest_vertices
 from hold.model.nodes import HandNode, NodeRays, ObjectNode
 from hold.render.samplers import BoundedSampler
 
@@ -79,3 +81,36 @@ def test_normals_keep_their_graph_only_when_asked(create_graph):
     # Without the graph the normals are a constant input: the RGB loss cannot move the geometry through them.
     assert samples.normal.requires_grad == create_graph
     assert not create_graph or any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_hand_rendering_reuses_the_samplers_neighbours(hand_model, monkeypatch):
+    """The rendering pass takes the sampler's nearest vertices at the depths it evaluated: the same
+    samples as a pass that searches every depth again (a sampler that does not say what it evaluated)."""
+
+    class Forgetful(BoundedSampler):
+        def __call__(self, *args, **kwargs):
+            out = super().__call__(*args, **kwargs)
+            out.evaluated = None
+            return out
+
+    node = hand_node(hand_model)
+    posed = hand_model(**hand_model.zero_params(2) | {"transl": torch.tensor([[0.0, 0.0, 0.5]] * 2)})
+    centre = posed.vertices.mean(1)
+    g = torch.Generator().manual_seed(0)
+    targets = centre[:, None] + 0.03 * torch.randn(2, 16, 3, generator=g)
+    directions = torch.nn.functional.normalize(targets, dim=-1).reshape(-1, 3)
+    rays = NodeRays(frames=torch.tensor([0, 1]), origins=torch.zeros(32, 3), directions=directions)
+    cfg = BoundedSamplerConfig(num_coarse=8, num_fine=4)
+    searched_points = []
+
+    def counting(points, *args):
+        searched_points.append(points.shape[0] * points.shape[1])
+        return nearest_vertices(points, *args)
+
+    monkeypatch.setattr(skinning, "nearest_vertices", counting)
+    shared = node.render_samples(rays, posed, BoundedSampler(cfg), False, None).samples
+    assert sum(searched_points) == 32 * (8 + 4)  # the coarse depths once, the fine ones once
+    searched = node.render_samples(rays, posed, Forgetful(cfg), False, None).samples
+    assert sum(searched_points) == 32 * (8 + 4) + 32 * (8 + 8 + 4)
+    for name in ("z", "sigma", "rgb", "normal"):
+        assert torch.equal(getattr(shared, name), getattr(searched, name)), name

@@ -67,6 +67,29 @@ def test_bounded_sampler_stays_in_the_interval_and_finds_the_surface():
     assert near_surface > 0.5  # 64 of the 96 samples are importance samples; uniform would give ~0.15
 
 
+def test_bounded_sampler_says_which_depths_it_evaluated():
+    """``evaluated`` points each returned depth at the coarse depth the SDF was evaluated at, or -1."""
+    origins, dirs, _, iv = scene()
+    seen = []
+
+    def recording_sdf(points: torch.Tensor) -> torch.Tensor:
+        seen.append(points)
+        return sphere_sdf(points)
+
+    cfg = BoundedSamplerConfig(num_coarse=16, num_fine=8)
+    out = BoundedSampler(cfg)(
+        SampleQuery(recording_sdf, origins, dirs, iv.near, iv.far, 1e-3),
+        perturb=True,
+        generator=torch.Generator().manual_seed(1),
+    )
+    assert len(seen) == 1 and out.evaluated.shape == out.z.shape
+    assert ((out.evaluated >= 0).sum(-1) == cfg.num_coarse).all()  # each coarse depth once per ray
+    ev = out.evaluated >= 0
+    coarse_points = seen[0].gather(1, out.evaluated.clamp_min(0)[..., None].expand(-1, -1, 3))
+    rendered = origins[:, None] + out.z[..., None] * dirs[:, None]
+    assert torch.equal(coarse_points[ev], rendered[ev])
+
+
 def test_build_sampler_and_sdf_shape_errors():
     assert isinstance(build_sampler(SamplerConfig(type="bounded")), BoundedSampler)
     assert isinstance(build_sampler(SamplerConfig()), ErrorBoundedSampler)
