@@ -10,6 +10,7 @@ returns SDF values in metres. A canonical SDF gradient has the same norm as the 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,6 +107,16 @@ def ray_point_distance(directions: Tensor, points: Tensor) -> Tensor:
     return d2.clamp_min(0).min(-1).values.sqrt()
 
 
+def on_rows(rows: Tensor, fn: Callable[..., tuple[Tensor, ...]], *inputs: Tensor) -> tuple[Tensor, ...]:
+    """``fn`` on the rows of ``inputs`` (N, …) where ``rows`` (N,) is True; the other rows of each
+    output are zero (differentiable through the rows computed)."""
+    idx = rows.nonzero()[:, 0]
+    if len(idx) == rows.shape[0]:
+        return fn(*inputs)
+    outputs = fn(*(x[idx] for x in inputs))
+    return tuple(y.new_zeros((rows.shape[0], *y.shape[1:])).index_copy(0, idx, y) for y in outputs)
+
+
 @dataclass
 class SamplerPass:
     """The sampler's pass over a node: the SDF function it called (a node's own may record what it
@@ -139,13 +150,14 @@ class Node(nn.Module, ABC):
         """Where each ray crosses the node's bounding sphere in its frame."""
 
     @abstractmethod
-    def sampling_sdf(self, rays: NodeRays, pose) -> SdfFn:
-        """The SDF of points (n·r, S, 3) on the rays, without gradients, for the sampler."""
+    def sampling_sdf(self, rays: NodeRays, pose, hit: Tensor) -> SdfFn:
+        """The SDF of points (n·r, S, 3) on the rays, without gradients, for the sampler; only on the
+        rays that ``hit`` (n·r,) the node's bounding sphere (elsewhere any finite value)."""
 
     @abstractmethod
-    def shade(self, points: Tensor, rays: NodeRays, pose, sampled: SamplerPass) -> Shading:
-        """The fields at camera-frame points (n, r·S, 3), with gradients; ``sampled`` says what the
-        sampler's pass already computed at some of them."""
+    def shade(self, points: Tensor, rays: NodeRays, pose, hit: Tensor, sampled: SamplerPass) -> Shading:
+        """The fields at camera-frame points (n, r·S, 3), with gradients, on the rays that ``hit`` the
+        node (zero elsewhere); ``sampled`` says what the sampler's pass already computed."""
 
     @abstractmethod
     def surface_points(self, pose) -> Tensor:
@@ -156,7 +168,8 @@ class Node(nn.Module, ABC):
     ) -> NodeEval:
         n, r = rays.frames.shape[0], rays.rays_per_frame
         interval = self.interval(rays, pose)
-        sdf_fn = self.sampling_sdf(rays, pose)
+        # Samples on rays that miss the bounding sphere get zero density in compositing: no work there.
+        sdf_fn = self.sampling_sdf(rays, pose, interval.hit)
         query = SampleQuery(
             sdf_fn,
             rays.origins,
@@ -170,7 +183,8 @@ class Node(nn.Module, ABC):
         z = samples.z
         S = z.shape[1]
         points = ray_points(rays.origins, rays.directions, z).reshape(n, r * S, 3)
-        shading = self.shade(points, rays, pose, SamplerPass(sdf_fn, samples.evaluated))
+        hit = interval.hit[:, None].expand(-1, S).reshape(n, r * S)
+        shading = self.shade(points, rays, pose, hit, SamplerPass(sdf_fn, samples.evaluated))
         far = ray_point_distance(rays.directions.reshape(n, r, 3), self.surface_points(pose)).reshape(-1)
         return NodeEval(
             samples=NodeSamples(
@@ -278,36 +292,49 @@ class HandNode(Node):
         centre, radius = self.bounding_sphere(posed)
         return sphere_intersection(rays.origins, rays.directions, rays.per_ray(centre), rays.per_ray(radius))
 
-    def sampling_sdf(self, rays: NodeRays, posed: HandOutput) -> _HandSamplingSdf:
-        return _HandSamplingSdf(self, rays, posed)
+    def sampling_sdf(self, rays: NodeRays, posed: HandOutput, hit: Tensor) -> _HandSamplingSdf:
+        return _HandSamplingSdf(self, rays, posed, hit)
 
-    def shade(self, points: Tensor, rays: NodeRays, posed: HandOutput, sampled: SamplerPass) -> Shading:
-        warp = self.deformer.to_canonical(points, posed, self._known_neighbours(sampled))
+    def shade(
+        self, points: Tensor, rays: NodeRays, posed: HandOutput, hit: Tensor, sampled: SamplerPass
+    ) -> Shading:
+        warp = self.deformer.to_canonical(points, posed, self._known_neighbours(sampled, hit))
         x_can = warp.points.reshape(-1, 3)
-        if needs_normals(self.cfg.color):
-            # By default normals only feed the colour network and normal maps: no double backward (the
-            # costliest part of a step); the eikonal term uses ``canonical_terms`` instead.
-            out = self.canonical_sdf_and_gradient(x_can, create_graph=self.cfg.color.normals_create_graph)
-        else:
-            sdf_out = self.sdf_net(self._normalise(x_can))
-            out = SDFGradientOutput(sdf_out.sdf * self.radius, sdf_out.feature, torch.zeros_like(x_can))
-        sdf = torch.where(warp.valid.reshape(-1), out.sdf[:, 0], warp.distance.reshape(-1))
-        blend = blend_transforms(warp.weights, posed.bone_transforms)[..., :3].reshape(-1, 3, 3)
-        normal = torch.nn.functional.normalize((blend @ out.gradient[..., None])[..., 0], dim=-1)
         view = per_sample(rays.directions, points.shape[1] // rays.rays_per_frame)
-        rgb = self.color_net(self._normalise(x_can), out.gradient, view, out.feature)
+
+        def fields(x: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            if needs_normals(self.cfg.color):
+                # By default normals only feed the colour network and normal maps: no double backward
+                # (the costliest part of a step); the eikonal term uses ``canonical_terms`` instead.
+                out = self.canonical_sdf_and_gradient(x, create_graph=self.cfg.color.normals_create_graph)
+            else:
+                sdf_out = self.sdf_net(self._normalise(x))
+                out = SDFGradientOutput(sdf_out.sdf * self.radius, sdf_out.feature, torch.zeros_like(x))
+            return (
+                out.sdf[:, 0],
+                out.gradient,
+                self.color_net(self._normalise(x), out.gradient, v, out.feature),
+            )
+
+        field_sdf, gradient, rgb = on_rows(hit.reshape(-1), fields, x_can, view)
+        sdf = torch.where(warp.valid.reshape(-1), field_sdf, warp.distance.reshape(-1))
+        blend = blend_transforms(warp.weights, posed.bone_transforms)[..., :3].reshape(-1, 3, 3)
+        normal = torch.nn.functional.normalize((blend @ gradient[..., None])[..., 0], dim=-1)
         return Shading(sdf, normal, rgb)
 
-    def _known_neighbours(self, sampled: SamplerPass) -> Tensor | None:
-        """(n, r·S, k) nearest-vertex indices the sampler's first SDF call found at the rendered depths
-        it evaluated (the same posed vertices, so the same indices), −1 rows elsewhere."""
+    def _known_neighbours(self, sampled: SamplerPass, hit: Tensor) -> Tensor:
+        """(n, r·S, k) nearest-vertex indices known before the search: those the sampler's first SDF
+        call found at the rendered depths it evaluated (the same posed vertices, so the same indices),
+        any vertex on rays that miss the node (nothing there is rendered); −1 rows elsewhere."""
+        k = self.deformer.k
+        known = torch.where(hit, -1, 0)[..., None].expand(-1, -1, k)
         first = getattr(sampled.sdf_fn, "neighbours", None)
         if first is None or sampled.evaluated is None:
-            return None
-        evaluated, k = sampled.evaluated, first.shape[-1]  # (n·r, S)
+            return known
+        evaluated = sampled.evaluated  # (n·r, S)
         per_ray = first.reshape(evaluated.shape[0], -1, k)
-        known = per_ray.gather(1, evaluated.clamp_min(0)[..., None].expand(-1, -1, k))
-        return known.masked_fill((evaluated < 0)[..., None], -1).reshape(first.shape[0], -1, k)
+        found = per_ray.gather(1, evaluated.clamp_min(0)[..., None].expand(-1, -1, k)).reshape(known.shape)
+        return torch.where((evaluated >= 0).reshape(hit.shape)[..., None], found, known)
 
     def surface_points(self, posed: HandOutput) -> Tensor:
         return posed.vertices.detach()
@@ -317,9 +344,10 @@ class _HandSamplingSdf:
     """The hand's SDF at posed points (n·r, S, 3) for the sampler, without gradients. Keeps the
     nearest-vertex indices of its first call, which the rendering pass reuses (``HandNode.shade``)."""
 
-    def __init__(self, node: HandNode, rays: NodeRays, posed: HandOutput) -> None:
+    def __init__(self, node: HandNode, rays: NodeRays, posed: HandOutput, hit: Tensor) -> None:
         self.node = node
         self.n, self.r = rays.frames.shape[0], rays.rays_per_frame
+        self.hit = hit
         self.posed = HandOutput(
             *(t.detach() for t in (posed.vertices, posed.keypoints, posed.bone_transforms))
         )
@@ -327,10 +355,13 @@ class _HandSamplingSdf:
 
     def __call__(self, points: Tensor) -> Tensor:
         S = points.shape[1]
-        warp = self.node.deformer.to_canonical(points.reshape(self.n, self.r * S, 3), self.posed)
+        hit = self.hit[:, None].expand(-1, S).reshape(self.n, self.r * S)
+        skip = torch.where(hit, -1, 0)[..., None].expand(-1, -1, self.node.deformer.k)  # any vertex
+        warp = self.node.deformer.to_canonical(points.reshape(self.n, self.r * S, 3), self.posed, skip)
         if self.neighbours is None:
             self.neighbours = warp.neighbours
-        sdf = self.node.canonical_sdf(warp.points.reshape(-1, 3)).reshape(self.n, self.r * S)
+        x_can = warp.points.reshape(-1, 3)
+        sdf = on_rows(hit.reshape(-1), lambda x: (self.node.canonical_sdf(x),), x_can)[0].reshape(hit.shape)
         # Far from the mesh the skinning weights are meaningless; the vertex distance bounds |sdf|.
         return torch.where(warp.valid, sdf, warp.distance).reshape(self.n * self.r, S)
 
@@ -395,30 +426,37 @@ class ObjectNode(Node):
         radius = pose.s.detach() * (self.cfg.sphere_radius + self.cfg.sphere_margin)
         return sphere_intersection(rays.origins, rays.directions, rays.per_ray(pose.t.detach()), radius)
 
-    def sampling_sdf(self, rays: NodeRays, pose: ObjectPose) -> SdfFn:
+    def sampling_sdf(self, rays: NodeRays, pose: ObjectPose, hit: Tensor) -> SdfFn:
         n, r = rays.frames.shape[0], rays.rays_per_frame
         fixed = pose.detach()
 
         def sdf_fn(points: Tensor) -> Tensor:
             S = points.shape[1]
-            x = fixed.to_canonical(points.reshape(n, r * S, 3))
-            return (self.canonical_sdf(x.reshape(-1, 3)) * fixed.s).reshape(n * r, S)
+            x = fixed.to_canonical(points.reshape(n, r * S, 3)).reshape(-1, 3)
+            rows = hit[:, None].expand(-1, S).reshape(-1)
+            return (on_rows(rows, lambda x: (self.canonical_sdf(x),), x)[0] * fixed.s).reshape(n * r, S)
 
         return sdf_fn
 
-    def shade(self, points: Tensor, rays: NodeRays, pose: ObjectPose, sampled: SamplerPass) -> Shading:
+    def shade(
+        self, points: Tensor, rays: NodeRays, pose: ObjectPose, hit: Tensor, sampled: SamplerPass
+    ) -> Shading:
         n, M = points.shape[:2]
         x_can = pose.to_canonical(points).reshape(-1, 3)
-        if needs_normals(self.cfg.color):  # as for the hand
-            out = self.sdf_net.sdf_and_gradient(x_can, create_graph=self.cfg.color.normals_create_graph)
-        else:
-            out = SDFGradientOutput(*self.sdf_net(x_can), torch.zeros_like(x_can))
-        R_per_point = pose.R[:, None].expand(n, M, 3, 3).reshape(-1, 3, 3)
-        normal = torch.nn.functional.normalize((R_per_point @ out.gradient[..., None])[..., 0], dim=-1)
         view = per_sample(rays.directions, M // rays.rays_per_frame)
         latent = self.latents(rays.frames)[:, None].expand(n, M, -1).reshape(n * M, -1)
-        rgb = self.color_net(x_can, out.gradient, view, out.feature, latent)
-        return Shading(out.sdf[:, 0] * pose.s, normal, rgb)
+
+        def fields(x: Tensor, v: Tensor, code: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+            if needs_normals(self.cfg.color):  # as for the hand
+                out = self.sdf_net.sdf_and_gradient(x, create_graph=self.cfg.color.normals_create_graph)
+            else:
+                out = SDFGradientOutput(*self.sdf_net(x), torch.zeros_like(x))
+            return out.sdf[:, 0], out.gradient, self.color_net(x, out.gradient, v, out.feature, code)
+
+        sdf, gradient, rgb = on_rows(hit.reshape(-1), fields, x_can, view, latent)
+        R_per_point = pose.R[:, None].expand(n, M, 3, 3).reshape(-1, 3, 3)
+        normal = torch.nn.functional.normalize((R_per_point @ gradient[..., None])[..., 0], dim=-1)
+        return Shading(sdf * pose.s, normal, rgb)
 
     def surface_points(self, pose: ObjectPose) -> Tensor:
         return pose.detach().to_camera(self.mesh_vertices)

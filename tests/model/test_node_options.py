@@ -17,7 +17,7 @@ from hold.geometry.mesh import signed_distance
 from hold.hand import skinning
 from hold.hand.build import build_hand_model
 from hold.hand.skinning import nearest_vertices
-from hold.model.nodes import HandNode, NodeRays, ObjectNode
+from hold.model.nodes import HandNode, NodeRays, ObjectNode, on_rows
 from hold.render.samplers import BoundedSampler
 
 SMALL_SDF = SDFNetworkConfig(
@@ -114,3 +114,49 @@ def test_hand_rendering_reuses_the_samplers_neighbours(hand_model, monkeypatch):
     assert sum(searched_points) == 32 * (8 + 4) + 32 * (8 + 8 + 4)
     for name in ("z", "sigma", "rgb", "normal"):
         assert torch.equal(getattr(shared, name), getattr(searched, name)), name
+
+
+def test_on_rows_computes_only_the_chosen_rows_and_keeps_their_gradient():
+    x = torch.arange(12.0).reshape(6, 2).requires_grad_()
+    rows = torch.tensor([True, False, True, True, False, False])
+    seen = []
+
+    def square(v):
+        seen.append(v.shape[0])
+        return (v**2,)
+
+    (y,) = on_rows(rows, square, x)
+    assert seen == [3]
+    assert torch.equal(y[rows], x[rows] ** 2) and torch.equal(y[~rows], torch.zeros(3, 2))
+    y.sum().backward()
+    assert torch.equal(x.grad[rows], 2 * x[rows]) and torch.equal(x.grad[~rows], torch.zeros(3, 2))
+
+
+def test_rays_that_miss_the_object_cost_no_network_evaluation():
+    """Rays outside the bounding sphere are not evaluated; the rays that hit render as they would alone."""
+    color = ColorNetworkConfig(hidden_dim=16, num_layers=1, weight_norm=False, latent_dim=4)
+    node = ObjectNode(
+        ObjectNodeConfig(sdf=SMALL_SDF, color=color), DensityConfig(0.004), 1, torch.randn(20, 3)
+    )
+    pose = ObjectPose(torch.eye(3)[None], torch.tensor([[0.0, 0.0, 0.5]]), torch.tensor(0.1))
+    sampler = BoundedSampler(BoundedSamplerConfig(num_coarse=8, num_fine=4))
+    hit_dirs = torch.nn.functional.normalize(torch.tensor([[0.0, 0.0, 1.0], [0.02, 0.0, 1.0]]), dim=-1)
+    miss_dirs = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0, 0.2], [0.0, 1.0, 0.2]]), dim=-1)
+
+    def render(directions):
+        rays = NodeRays(
+            frames=torch.tensor([0]), origins=torch.zeros(len(directions), 3), directions=directions
+        )
+        return node.render_samples(rays, pose, sampler, False, None).samples
+
+    rows = []
+    original = node.sdf_net.forward
+    node.sdf_net.forward = lambda x, *more: rows.append(x.shape[0]) or original(x, *more)
+    alone = render(hit_dirs)
+    assert rows == [2 * 8, 2 * 12]  # the sampler's coarse depths, then the rendered ones
+    rows.clear()
+    mixed = render(torch.cat([hit_dirs, miss_dirs]))
+    assert rows == [2 * 8, 2 * 12]  # the two missing rays added nothing
+    assert mixed.valid.tolist() == [True, True, False, False]
+    assert torch.allclose(mixed.sigma[:2], alone.sigma) and torch.allclose(mixed.rgb[:2], alone.rgb)
+    assert torch.equal(mixed.rgb[2:], torch.zeros_like(mixed.rgb[2:]))
