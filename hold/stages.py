@@ -3,7 +3,8 @@
 Every stage writes into ``RUN/stage<k>/``; a finished stage is recorded in ``RUN/state.json`` and skipped
 when the run is started again, and a stage that was interrupted resumes from its last checkpoint
 (stages 1 and 3: Lightning's ``ckpts/last.ckpt``; stage 2: ``progress.pt`` after each chunk).
-Stage 3 re-initialises the networks and latent codes and trains on stage 2's refined poses.
+Stage 3 trains on stage 2's refined poses, its networks and latent codes re-initialised (HOLD) or
+started from stage 1's (``train.stage3_init``).
 """
 
 from __future__ import annotations
@@ -181,6 +182,9 @@ def train_stage(run: RunDir, cfg: HoldConfig, seq: Sequence, stage: int, steps: 
     pl.seed_everything(cfg.seed + stage, verbose=False)
     run_logger = RunLogger(run.logs, cfg, f"stage{stage}")
     system = HoldSystem(cfg, seq, run_logger, steps, stage=stage)
+    if stage == 3 and cfg.train.stage3_init == "stage1" and last is None:
+        log.info("stage 3: networks start from %s (train.stage3_init=stage1)", run.stage_dir(1) / "model.pt")
+        system.model.load_fields(run.stage_dir(1) / "model.pt")
     trainer = pl.Trainer(
         max_steps=steps,
         accelerator="auto",

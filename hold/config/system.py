@@ -85,6 +85,11 @@ class TrainConfig:
     """Optimisation steps of stage 1 (pretraining on the initial poses)."""
     stage3_steps: int = 60000
     """Steps of stage 3 (retraining on the refined poses; HOLD: twice stage 1)."""
+    stage3_init: Literal["scratch", "stage1"] = "scratch"
+    """How stage 3 starts: ``scratch`` re-initialises the networks and codes (HOLD); ``stage1`` starts
+    them from stage 1's (ours; the per-frame poses are stage 2's either way), so an object whose
+    refined scale or poses moved far from stage 1's keeps a surface to correct instead of growing one
+    from the initial sphere."""
     checkpoint_every: int = 1000
     """Steps between checkpoints (a killed run resumes from the last one)."""
     image_every: int = 2000

@@ -148,6 +148,25 @@ class HoldNet(nn.Module):
             raise ValueError(f"{path}: does not fit the run's config ({str(e).splitlines()[0]})") from None
         return self
 
+    def load_fields(self, path: Path) -> HoldNet:
+        """Load the networks, codes and densities of a stage's weights (``RUN/stage<k>/model.pt``) but
+        keep this model's per-frame parameters (the poses it was built with); returns the model.
+
+        Raises:
+            ValueError: they do not fit this model (another config or sequence), naming the file.
+        """
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            for name, module in self.named_children():
+                if name != "params":
+                    prefix = name + "."
+                    module.load_state_dict(
+                        {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+                    )
+        except RuntimeError as e:
+            raise ValueError(f"{path}: does not fit the run's config ({str(e).splitlines()[0]})") from None
+        return self
+
     # ----------------------------------------------------------------------------- inference
     @torch.no_grad()
     def extract_object_mesh(self, resolution: int, level: float = 0.0) -> trimesh.Trimesh:

@@ -57,3 +57,28 @@ def test_ray_point_distance():
     d = ray_point_distance(dirs, points)
     # ray 1 passes 0.1 from the first point; ray 2 (along x) is 2.0 from it and 3.0 from the point behind
     assert torch.allclose(d, torch.tensor([[0.1, 2.0]]), atol=1e-6)
+
+
+def test_load_fields_takes_the_networks_and_keeps_the_poses(tiny_synthetic, tmp_path):
+    """Stage 3 started from stage 1 (train.stage3_init=stage1): networks, codes and β from the file,
+    per-frame poses from the model's own sequence."""
+    cfg = load_config("demo", [])
+    seq = read_sequence(tiny_synthetic.oracle_dir)
+    torch.manual_seed(0)
+    trained = HoldNet(seq, cfg.model, cfg.hand, cfg.render)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.5)  # "trained": every weight and pose differs from a fresh model's
+    torch.save(trained.state_dict(), tmp_path / "model.pt")
+    torch.manual_seed(1)
+    fresh = HoldNet(seq, cfg.model, cfg.hand, cfg.render)
+    poses = {k: v.clone() for k, v in fresh.params.state_dict().items()}
+    fresh.load_fields(tmp_path / "model.pt")
+    for name, value in fresh.state_dict().items():
+        expected = (
+            poses[name.removeprefix("params.")] if name.startswith("params.") else trained.state_dict()[name]
+        )
+        assert torch.equal(value, expected), name
+    other = load_config("demo", ["model.object.sdf.hidden_dim=16"])
+    with pytest.raises(ValueError, match="model.pt: does not fit"):
+        HoldNet(seq, other.model, other.hand, other.render).load_fields(tmp_path / "model.pt")
