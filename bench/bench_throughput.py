@@ -3,8 +3,9 @@
 Each preset trains a few steps on the demo oracle sequence after one warm-up step; the median step
 time gives rays/s and samples/s (samples: every point the nodes and the background evaluate for
 rendering, sampler evaluations excluded). Step times are measured as wall time and as this process's
-CPU time: on a shared machine the CPU time is the steadier of the two. Writes JSON with the ratios of
-each preset to the first.
+CPU time: on a shared machine the CPU time is the steadier of the two. Then ``--profile-steps`` more
+steps are timed per component (sampler, hand node, object node, background, composite, losses,
+backward, optimiser: ``bench/step_profile.py``). Writes JSON with the ratios of each preset to the first.
 
     python bench/bench_throughput.py --presets paper fast --steps 3 --out bench/results/throughput.json
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import torch
 from demo_clip import ensure_clip  # bench/demo_clip.py
+from step_profile import profile_steps, samples_per_step, train_step  # bench/step_profile.py
 
 from hold.config import load_config
 from hold.data.sequence import read_sequence
@@ -27,26 +29,19 @@ from hold.system import HoldSystem
 from hold.utils.io import write_json
 
 
-def measure(preset: str, seq, steps: int, overrides: list[str]) -> dict:
+def measure(preset: str, seq, steps: int, profile: int, overrides: list[str]) -> dict:
     cfg = load_config(preset, overrides)
-    system = HoldSystem(cfg, seq, None, steps + 1)
+    system = HoldSystem(cfg, seq, None, steps + profile + 1)
     optimizer = system.configure_optimizers()["optimizer"]
     times, cpu_times, samples = [], [], []
     for step in range(steps + 1):
-        generator = system._generator(step)
         start, cpu_start = time.perf_counter(), time.process_time()
-        batch = system.rays.sample(generator)
-        out = system.model(batch, generator)
-        loss = system.compute_losses(batch, out, step, generator).total
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        batch, out, _ = train_step(system, optimizer, step)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         if step > 0:  # the first step pays for one-off allocations
             times.append(elapsed)
             cpu_times.append(cpu)
-            node_samples = sum(n.weights.numel() for n in out.render.nodes)
-            samples.append(node_samples + len(batch) * cfg.model.background.num_samples)
+            samples.append(samples_per_step(out, len(batch), cfg.model.background.num_samples))
     median, cpu_median = statistics.median(times), statistics.median(cpu_times)
     rays = cfg.rays.frames_per_step * cfg.rays.rays_per_frame
     return {
@@ -60,6 +55,7 @@ def measure(preset: str, seq, steps: int, overrides: list[str]) -> dict:
         "step_cpu_seconds": [round(t, 3) for t in cpu_times],
         "median_step_cpu_seconds": round(cpu_median, 3),
         "rays_per_cpu_second": round(rays / cpu_median, 1),
+        "profile": profile_steps(system, optimizer, profile, first_step=steps + 1) if profile else None,
     }
 
 
@@ -67,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["paper", "fast"])
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--profile-steps", type=int, default=3, help="steps timed per component (0: none)")
     parser.add_argument(
         "--data", type=Path, default=None, help="dir holding seq/ of the demo (made if missing)"
     )
@@ -80,7 +77,7 @@ def main() -> None:
     data = args.data or Path(tempfile.mkdtemp(prefix="hold_bench_"))
     ensure_clip(data / "raw", data / "seq")
     seq = read_sequence(data / "seq")
-    results = [measure(p, seq, args.steps, []) for p in args.presets]
+    results = [measure(p, seq, args.steps, args.profile_steps, []) for p in args.presets]
     base = results[0]
     for r in results:
         r["rays_per_second_vs_" + base["preset"]] = round(r["rays_per_second"] / base["rays_per_second"], 2)
