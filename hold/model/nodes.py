@@ -113,7 +113,10 @@ def on_rows(rows: Tensor, fn: Callable[..., tuple[Tensor, ...]], *inputs: Tensor
     idx = rows.nonzero()[:, 0]
     if len(idx) == rows.shape[0]:
         return fn(*inputs)
-    outputs = fn(*(x[idx] for x in inputs))
+    # No chosen row (no ray hit the node): one row run for the output shapes, none kept.
+    outputs = fn(*(x[idx] if len(idx) else x[:1] for x in inputs))
+    if not len(idx):
+        return tuple(y.new_zeros((rows.shape[0], *y.shape[1:])) for y in outputs)
     return tuple(y.new_zeros((rows.shape[0], *y.shape[1:])).index_copy(0, idx, y) for y in outputs)
 
 

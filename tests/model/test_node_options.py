@@ -130,6 +130,8 @@ def test_on_rows_computes_only_the_chosen_rows_and_keeps_their_gradient():
     assert torch.equal(y[rows], x[rows] ** 2) and torch.equal(y[~rows], torch.zeros(3, 2))
     y.sum().backward()
     assert torch.equal(x.grad[rows], 2 * x[rows]) and torch.equal(x.grad[~rows], torch.zeros(3, 2))
+    (none,) = on_rows(torch.zeros(6, dtype=torch.bool), square, x)  # no ray hit the node
+    assert torch.equal(none, torch.zeros(6, 2))
 
 
 def test_rays_that_miss_the_object_cost_no_network_evaluation():
@@ -160,3 +162,5 @@ def test_rays_that_miss_the_object_cost_no_network_evaluation():
     assert mixed.valid.tolist() == [True, True, False, False]
     assert torch.allclose(mixed.sigma[:2], alone.sigma) and torch.allclose(mixed.rgb[:2], alone.rgb)
     assert torch.equal(mixed.rgb[2:], torch.zeros_like(mixed.rgb[2:]))
+    missed = render(miss_dirs)  # no ray of the batch hits the object: nothing to evaluate, no error
+    assert not missed.valid.any() and torch.isfinite(missed.sigma).all()  # compositing masks them
