@@ -89,7 +89,9 @@ class TrainConfig:
     """How stage 3 starts: ``scratch`` re-initialises the networks and codes (HOLD); ``stage1`` starts
     them from stage 1's (ours; the per-frame poses are stage 2's either way), so an object whose
     refined scale or poses moved far from stage 1's keeps a surface to correct instead of growing one
-    from the initial sphere."""
+    from the initial sphere. Measured on the suite's quick subset it is worse: it keeps a surface on
+    the knife and marker clips but a wrong one (CD 3.1 and 2.8 cm² against 0.8 and 0.1 cm² with
+    ``scratch``, whose export falls back to stage 1 there; bench/results/suite_quick_stage3init_stage1.md)."""
     checkpoint_every: int = 1000
     """Steps between checkpoints (a killed run resumes from the last one)."""
     image_every: int = 2000
