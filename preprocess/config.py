@@ -74,11 +74,106 @@ class SamConfig:
 
 
 @dataclass
+class Sam2Config:
+    """SAM 2 backend of step ``masks``: the video predictor, prompted from the hand and a prompt file."""
+
+    checkpoint: str = ""
+    """Path of a SAM 2 / 2.1 checkpoint (e.g. sam2.1_hiera_tiny.pt); nothing is downloaded."""
+    model_cfg: str = "auto"
+    """SAM 2 model config (e.g. configs/sam2.1/sam2.1_hiera_t.yaml); ``auto`` reads it from the
+    checkpoint's name (sam2 or sam2.1; tiny, small, base_plus or large)."""
+    prompts: str = ""
+    """Prompt file (docs/formats.md); empty: RAW/prompts.json when it exists. Without an object prompt
+    the object is prompted next to the fingertips (see ``auto_object``)."""
+    device: str = "auto"
+    """Torch device of the model; ``auto``: CUDA when available, else CPU."""
+    image_size: int = 0
+    """Input resolution of the model; 0 keeps the checkpoint's (1024). Smaller runs faster and worse."""
+    hand_min_confidence: float = 0.5
+    """Keypoints with at least this confidence (step ``hands``) prompt the hand."""
+    hand_prompt_every: int = 8
+    """The hand is prompted on its first well-fitted frame and then every this many frames (0: once)."""
+    box_margin: float = 0.15
+    """The hand's prompt box is its keypoints' box enlarged by this fraction of its size on each side."""
+    auto_object: bool = True
+    """Without an object prompt, place positive points where the fingertips hold something that is not
+    hand (on the frame where the hand is fitted best); off: an object prompt is required."""
+
+    def __post_init__(self) -> None:
+        fraction(self, "hand_min_confidence")
+        at_least(self, 0, "image_size", "hand_prompt_every", "box_margin")
+
+
+@dataclass
+class StaticMasksConfig:
+    """Backend ``static`` of step ``masks``: background subtraction for a fixed camera, the hand from the
+    fitted hand model refined by colour, the object as the rest of the foreground near the hand."""
+
+    background: str = ""
+    """Clean plate: an image of the scene without hand or object. Empty: RAW/background.png when it
+    exists, else the clip's temporal median (where the foreground leaves a pixel uncovered)."""
+    iterations: int = 2
+    """Rounds of background, lighting gains and foreground, each excluding the previous foreground."""
+    mode_tolerance: float = 0.06
+    """Background without a clean plate: per pixel, the colour that recurs (within this RGB distance) in
+    the most frames; the fitted hand and, from the second round, the foreground do not vote."""
+    mode_min_frames: float = 0.15
+    """A pixel whose commonest colour out of the hand's reach (``object_reach``) recurs in fewer than
+    this fraction of the frames has no known background: each frame's colours decide it (GrabCut)."""
+    threshold: float = 0.1
+    """Least RGB distance (0..1 per channel) from the background that makes a pixel foreground; the
+    clip's noise can raise it (``noise_factor``)."""
+    noise_factor: float = 4.0
+    """The threshold is at least this many standard deviations of the clip's background noise."""
+    shadow_min_ratio: float = 0.3
+    """A pixel darker than the background by a brightness ratio in [this, ``shadow_max_ratio``], with
+    its chromaticity and texture, is shadow (background)."""
+    shadow_max_ratio: float = 0.97
+    """See ``shadow_min_ratio``."""
+    shadow_chroma: float = 0.05
+    """Largest chromaticity difference (mean absolute, of rgb / brightness) of a shadow."""
+    shadow_texture_ncc: float = 0.5
+    """Least local normalised cross-correlation with the background's texture of a shadow pixel."""
+    texture_window: int = 7
+    """Side (pixels) of the window of that correlation."""
+    texture_min_std: float = 0.03
+    """Background whose local brightness varies less than this (relative) is flat: no texture test."""
+    min_region_fraction: float = 0.0005
+    """Foreground regions smaller than this fraction of the image are noise."""
+    hand_core: float = 0.04
+    """GrabCut seeds: the silhouette eroded by this × the hand's size (keypoint-box diagonal) is hand."""
+    hand_band: float = 0.15
+    """GrabCut seeds: foreground farther than this × the hand's size from the silhouette is not hand."""
+    grabcut_iterations: int = 3
+    """GrabCut iterations per frame; 0 takes the projected silhouette as it is."""
+    object_reach: float = 0.5
+    """Foreground farther than this × the hand's size from the hand is not the held object (unknown)."""
+    border_px: int = 1
+    """Pixels on each side of every label boundary that are marked unknown (255)."""
+
+    def __post_init__(self) -> None:
+        at_least(self, 1, "iterations", "texture_window")
+        at_least(self, 0, "grabcut_iterations", "border_px", "hand_core", "hand_band", "noise_factor")
+        positive(self, "threshold", "object_reach", "mode_tolerance")
+        fraction(self, "shadow_chroma", "texture_min_std", "min_region_fraction", "mode_min_frames")
+        if not 0 < self.shadow_min_ratio < self.shadow_max_ratio <= 1:
+            raise ValueError(
+                "need 0 < shadow_min_ratio < shadow_max_ratio <= 1, found "
+                f"{self.shadow_min_ratio} and {self.shadow_max_ratio}"
+            )
+        if not -1 <= self.shadow_texture_ncc <= 1:
+            raise ValueError(f"shadow_texture_ncc must lie in [-1, 1], found {self.shadow_texture_ncc}")
+
+
+@dataclass
 class MasksConfig:
     """Step ``masks``: per-frame label maps (0 bg, 1 object, 2 right, 3 left, 255 unknown)."""
 
-    backend: Literal["import", "sam"] = "import"
-    """``import``: RAW/masks/NNNNN.png from an external segmenter; ``sam``: segment-anything."""
+    backend: Literal["import", "sam", "sam2", "static"] = "import"
+    """``import``: RAW/masks/NNNNN.png from an external segmenter; ``sam``: segment-anything (v1),
+    first-frame prompts; ``sam2``: SAM 2's video predictor, prompted from the hand keypoints and
+    RAW/prompts.json; ``static``: background subtraction for a fixed camera, no weights. ``sam2`` and
+    ``static`` use the ``hands`` step's output."""
     cleanup: bool = True
     """Remove small components and fill small holes of each foreground label."""
     min_component_fraction: float = 0.1
@@ -92,6 +187,10 @@ class MasksConfig:
     """Fail when fewer than this fraction of the frames show the object (a wrong or empty mask set)."""
     sam: SamConfig = field(default_factory=SamConfig)
     """Segment-anything settings (backend ``sam``)."""
+    sam2: Sam2Config = field(default_factory=Sam2Config)
+    """SAM 2 settings (backend ``sam2``)."""
+    static: StaticMasksConfig = field(default_factory=StaticMasksConfig)
+    """Background-subtraction settings (backend ``static``)."""
 
     def __post_init__(self) -> None:
         fraction(
@@ -519,7 +618,7 @@ def step_config(step: str, cfg: PreprocessConfig) -> dict:
     """The part of the config a step depends on (stored in its ``done.json``)."""
     parts = {
         "frames": ("frames",),
-        "masks": ("masks",),
+        "masks": ("masks", "hand"),
         "hands": ("hands", "hand", "camera"),
         "sfm": ("sfm", "camera", "hand"),
         "align": ("align", "hand", "seed"),

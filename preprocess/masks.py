@@ -1,7 +1,8 @@
 """Step ``masks``: per-frame label maps (docs/formats.md labels) from an external segmenter or SAM.
 
 Backends: ``import`` reads RAW/masks/NNNNN.png (one per input frame), ``sam`` runs segment-anything
-(``preprocess.sam``). Both are followed by the same clean-up (small components, small holes) and the
+(``preprocess.sam``), ``sam2`` SAM 2's video predictor prompted from the hand (``preprocess.sam2_masks``),
+``static`` background subtraction for a fixed camera (``preprocess.static_masks``). Both are followed by the same clean-up (small components, small holes) and the
 same check that the object is visible in most frames. Output ``work/masks/``: ``00000.png …`` and
 ``masks.json``.
 """
@@ -16,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 from tqdm import tqdm
 
+from hold.config.hand import HandConfig
 from hold.data.sequence import (
     LABEL_BACKGROUND,
     LABEL_LEFT,
@@ -145,19 +147,43 @@ def import_masks(raw: Path, info: FramesInfo) -> list[np.ndarray]:
     ]
 
 
-def run_masks(raw: Path, frames_dir: Path, out: Path, cfg: MasksConfig, device: str = "cpu") -> dict:
+def run_masks(
+    raw: Path,
+    work: Path,
+    out: Path,
+    cfg: MasksConfig,
+    hand_cfg: HandConfig | None = None,
+    device: str = "cpu",
+) -> dict:
     """Make, clean, check and write the label maps; returns the summary stored in ``done.json``.
+
+    Args:
+        raw: the RAW dir.
+        work: ``SEQ/work`` with the finished ``frames`` (and, for ``sam2`` / ``static``, ``hands``) steps.
+        out: this step's output dir.
+        hand_cfg: the hand model of the ``hands`` step (``sam2`` / ``static``); None: the default.
 
     Raises:
         PreprocessError: missing inputs, or no object pixels in most frames.
     """
+    frames_dir = work / "frames"
     info = FramesInfo.load(frames_dir / "frames.json")
+    backend_report: dict = {}
+    hand_cfg = hand_cfg or HandConfig()
     if cfg.backend == "import":
         masks = import_masks(raw, info)
-    else:
+    elif cfg.backend == "sam":
         from preprocess.sam import sam_masks
 
         masks = sam_masks(raw, frames_dir, info, cfg.sam, device)
+    elif cfg.backend == "sam2":
+        from preprocess.sam2_masks import sam2_masks
+
+        masks, backend_report = sam2_masks(raw, frames_dir, work / "hands", info, cfg.sam2, hand_cfg, device)
+    else:
+        from preprocess.static_masks import static_masks
+
+        masks, backend_report = static_masks(raw, frames_dir, work / "hands", info, cfg.static, hand_cfg)
     if cfg.cleanup:
         masks = [clean_labels(m, cfg.min_component_fraction, cfg.max_hole_fraction) for m in masks]
     fractions = np.array([(m == LABEL_OBJECT).mean() for m in masks])
@@ -177,7 +203,10 @@ def run_masks(raw: Path, frames_dir: Path, out: Path, cfg: MasksConfig, device: 
         "frames_with_object": int(with_object.sum()),
         "object_fraction": [round(float(f), 6) for f in fractions],
         "hand_fraction": [round(float(np.isin(m, (LABEL_RIGHT, LABEL_LEFT)).mean()), 6) for m in masks],
+        "unknown_fraction": [round(float((m == LABEL_UNKNOWN).mean()), 6) for m in masks],
     }
+    if backend_report:
+        summary[cfg.backend] = backend_report
     write_json(out / "masks.json", summary)
     log.info(
         "%d label maps (%s); the object is visible in %d", len(masks), cfg.backend, int(with_object.sum())

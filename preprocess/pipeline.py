@@ -27,12 +27,21 @@ from preprocess.workdir import WORK_DIR, StepDir, require
 log = get_logger("preprocess")
 INPUTS = {
     "frames": (),
-    "masks": ("frames",),
     "hands": ("frames",),
+    "masks": ("frames",),
     "sfm": ("frames", "masks", "hands"),  # hands: poses of the frames SfM leaves out
     "align": ("hands", "sfm"),
     "build": ("frames", "masks", "hands", "sfm", "align"),
 }
+HAND_PROMPTED_MASKS = ("sam2", "static")
+"""Mask backends that need the ``hands`` step's output."""
+
+
+def step_inputs(step: str, cfg: PreprocessConfig) -> tuple[str, ...]:
+    """The finished steps ``step`` reads with this config."""
+    if step == "masks" and cfg.masks.backend in HAND_PROMPTED_MASKS:
+        return ("frames", "hands")
+    return INPUTS[step]
 
 
 @dataclass
@@ -66,9 +75,9 @@ def frame_counts(seq: Path) -> dict[str, int]:
     return counts
 
 
-def check_frame_counts(seq: Path, step: str) -> None:
-    """Raise when the finished inputs of ``step`` disagree on the number of frames."""
-    counts = {k: v for k, v in frame_counts(seq).items() if k in INPUTS[step]}
+def check_frame_counts(seq: Path, step: str, inputs: tuple[str, ...]) -> None:
+    """Raise when the finished ``inputs`` of ``step`` disagree on the number of frames."""
+    counts = {k: v for k, v in frame_counts(seq).items() if k in inputs}
     if len(set(counts.values())) > 1:
         found = ", ".join(f"{k} {v}" for k, v in counts.items())
         raise PreprocessError(
@@ -80,9 +89,10 @@ def check_frame_counts(seq: Path, step: str) -> None:
 def run_step(step: str, raw: Path, seq: Path, cfg: PreprocessConfig) -> dict:
     """Compute one step into its (emptied) working dir; returns its summary."""
     work = seq / WORK_DIR
-    for needed in INPUTS[step]:
+    inputs = step_inputs(step, cfg)
+    for needed in inputs:
         require(seq, needed, step)
-    check_frame_counts(seq, step)
+    check_frame_counts(seq, step, inputs)
     out = StepDir(seq, step).start()
     device = resolve_device(cfg.device)
     if step == "frames":
@@ -97,7 +107,7 @@ def run_step(step: str, raw: Path, seq: Path, cfg: PreprocessConfig) -> dict:
     if step == "masks":
         from preprocess.masks import run_masks
 
-        return run_masks(raw, work / "frames", out, cfg.masks, device)
+        return run_masks(raw, work, out, cfg.masks, cfg.hand, device)
     if step == "hands":
         from preprocess.hands import run_hands
 

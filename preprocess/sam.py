@@ -1,23 +1,16 @@
 """Segment-anything backend of step ``masks``: first-frame prompts, propagated through the video.
 
-Prompts file (``masks.sam.prompts``, default RAW/prompts.json), in pixels of the input frames::
-
-    {"object": {"points": [[x, y], ...], "labels": [1, 0, ...], "box": [x0, y0, x1, y1]},
-     "right":  {"points": [[x, y]]}}
-
-Each target (``object``, ``right``, ``left``) needs points (labels: 1 foreground, 0 background; all 1
-when omitted), a box, or both. Frame 0 is segmented from these prompts; every later frame is prompted
-from the previous frame's mask of the same target: its box (enlarged by ``box_margin``), positive
+Prompts file (``masks.sam.prompts``, default RAW/prompts.json; format in ``preprocess.prompts``),
+frame-0 prompts only, e.g. ``{"object": {"box": [x0, y0, x1, y1]}, "right": {"points": [[x, y]]}}``.
+Frame 0 is segmented from these prompts; every later frame is prompted from the previous frame's mask of the same target: its box (enlarged by ``box_margin``), positive
 points at its interior maxima and its low-resolution logits (like HOLD's SAM-based tracking, without
 a separate tracker). Nothing is downloaded: the checkpoint is the user's file.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import types
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +23,7 @@ from hold.utils.logging import get_logger
 from preprocess.config import SamConfig
 from preprocess.errors import PreprocessError
 from preprocess.frames import FramesInfo, load_frame
+from preprocess.prompts import Prompt, read_prompts
 
 STEP = "masks"
 TARGETS = {"object": LABEL_OBJECT, "right": LABEL_RIGHT, "left": LABEL_LEFT}
@@ -39,16 +33,6 @@ CHECKPOINT_HELP = (
     "masks.sam.checkpoint=/path/to/sam_vit_h_4b8939.pth"
 )
 log = get_logger("preprocess.sam")
-
-
-@dataclass
-class Prompt:
-    """Prompts of one target on one frame, in output pixels."""
-
-    points: np.ndarray | None = None  # (N, 2) x, y
-    labels: np.ndarray | None = None  # (N,) 1 foreground, 0 background
-    box: np.ndarray | None = None  # (4,) x0, y0, x1, y1
-    logits: np.ndarray | None = None  # (1, 256, 256) previous low-resolution logits
 
 
 def import_segment_anything() -> types.ModuleType:
@@ -79,7 +63,7 @@ def import_segment_anything() -> types.ModuleType:
     if shim:
         _install_shim(names)
     try:
-        return require("segment_anything", "masks.backend=sam")
+        return require("segment_anything", "masks.backend=sam", "Or use masks.backend=import or static.")
     except ImportError as e:
         raise PreprocessError(STEP, str(e)) from None
     finally:
@@ -155,46 +139,29 @@ def load_predictor(cfg: SamConfig, device: str):  # -> segment_anything.SamPredi
     return sa.SamPredictor(model)
 
 
-def read_prompts(path: Path, info: FramesInfo) -> dict[str, Prompt]:
-    """First-frame prompts mapped to output pixels.
+def first_frame_prompts(path: Path, info: FramesInfo) -> dict[str, Prompt]:
+    """The prompts file's frame-0 prompts (this backend propagates from frame 0 only).
 
     Raises:
-        PreprocessError: a missing or malformed prompts file.
+        PreprocessError: a missing or malformed file, no object prompt, prompts on later frames.
     """
     if not path.is_file():
         raise PreprocessError(
             STEP, 'masks.backend=sam needs first-frame prompts, e.g. {"object": {"box": [x0, y0, x1, y1]}, '
             '"right": {"points": [[x, y]]}} (or set masks.sam.prompts=FILE)', path,
         )  # fmt: skip
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise PreprocessError(STEP, f"not valid JSON ({e})", path) from None
-    if not isinstance(data, dict) or "object" not in data:
-        raise PreprocessError(STEP, "expected an object with an 'object' entry (and 'right' / 'left')", path)
-    unknown = sorted(set(data) - set(TARGETS))
-    if unknown:
-        raise PreprocessError(STEP, f"unknown target(s) {unknown}; targets are {list(TARGETS)}", path)
-    prompts = {}
-    for name, entry in data.items():
-        try:
-            points = np.asarray(entry["points"], float).reshape(-1, 2) if "points" in entry else None
-            labels = np.asarray(entry.get("labels", [1] * (0 if points is None else len(points))), int)
-            box = np.asarray(entry["box"], float).reshape(4) if "box" in entry else None
-        except (TypeError, ValueError, AttributeError) as e:
-            raise PreprocessError(
-                STEP, f"'{name}': points must be [[x, y], …], box [x0, y0, x1, y1] ({e})", path
-            ) from None
-        if points is None and box is None:
-            raise PreprocessError(STEP, f"'{name}': give 'points', 'box' or both", path)
-        if points is not None and len(labels) != len(points):
-            raise PreprocessError(STEP, f"'{name}': {len(points)} points but {len(labels)} labels", path)
-        prompts[name] = Prompt(
-            points=None if points is None else info.map_pixels(points),
-            labels=None if points is None else labels,
-            box=None if box is None else info.map_pixels(box.reshape(2, 2)).reshape(4),
+    prompts = read_prompts(path, info)
+    if "object" not in prompts:
+        raise PreprocessError(STEP, "expected an 'object' entry (and 'right' / 'left')", path)
+    later = sorted({name for name, frames in prompts.items() if set(frames) - {0}})
+    if later or any(0 not in frames for frames in prompts.values()):
+        raise PreprocessError(
+            STEP,
+            "masks.backend=sam prompts frame 0 only (propagating from there); prompts on other frames "
+            f"({', '.join(later) or 'no frame-0 prompt'}) need masks.backend=sam2",
+            path,
         )
-    return prompts
+    return {name: frames[0] for name, frames in prompts.items()}
 
 
 def prompt_from_mask(mask: np.ndarray, logits: np.ndarray | None, cfg: SamConfig) -> Prompt | None:
@@ -237,7 +204,7 @@ def _predict(predictor, prompt: Prompt) -> tuple[np.ndarray, np.ndarray]:
 
 def sam_masks(raw: Path, frames_dir: Path, info: FramesInfo, cfg: SamConfig, device: str) -> list[np.ndarray]:
     """Label maps of every frame by segment-anything, propagated from the first frame's prompts."""
-    prompts = read_prompts(Path(cfg.prompts) if cfg.prompts else raw / "prompts.json", info)
+    prompts = first_frame_prompts(Path(cfg.prompts) if cfg.prompts else raw / "prompts.json", info)
     predictor = load_predictor(cfg, device)
     state: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     out = []

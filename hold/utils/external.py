@@ -63,6 +63,11 @@ PACKAGES: dict[str, OptionalPackage] = {
         purpose="SAM segmentation backend",
         install="pip install 'hold[sam]' (or pip install segment-anything) and give a checkpoint path",
     ),
+    "sam2": OptionalPackage(
+        module="sam2",
+        purpose="SAM 2 video segmentation backend",
+        install="make sam2 (SAM 2 without torchvision, which would replace the pinned torch)",
+    ),
 }
 
 _cache: dict[str, ModuleType | None] = {}
@@ -90,8 +95,11 @@ def is_available(name: str) -> bool:
     return optional_import(name) is not None
 
 
-def require(name: str, feature: str) -> ModuleType:
-    """Import an optional package that ``feature`` needs, or raise one clear error on how to get it."""
+def require(
+    name: str, feature: str, alternative: str = "Or choose the PyTorch backend (backend: torch)."
+) -> ModuleType:
+    """Import an optional package that ``feature`` needs, or raise one clear error on how to get it
+    (ending with ``alternative``, what to choose instead)."""
     module = optional_import(name)
     if module is not None:
         return module
@@ -100,7 +108,7 @@ def require(name: str, feature: str) -> ModuleType:
     reason = _import_errors.get(name, "not installed")
     raise MissingDependencyError(
         f"{feature} needs the optional package '{name}', which cannot be imported ({reason}). "
-        f"Install it with: {how}. Or choose the PyTorch backend (backend: torch)."
+        f"Install it with: {how}. {alternative}"
     )
 
 

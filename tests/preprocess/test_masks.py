@@ -41,7 +41,7 @@ def test_import_follows_the_frame_stride(tmp_path: Path):
     _raw(raw, 6, 6, 6)
     write_png(raw / "masks" / "00002.png", np.full((16, 16), 2, np.uint8))  # mark input frame 2
     run_frames(raw, work / "frames", FramesConfig(stride=2))
-    summary = run_masks(raw, work / "frames", work / "masks", MasksConfig())
+    summary = run_masks(raw, work, work / "masks", MasksConfig())
     assert summary["frames_with_object"] == 2  # kept frames 0, 2, 4; frame 2 is all hand
     assert (load_mask(work / "masks", 1) == 2).all()
 
@@ -51,7 +51,7 @@ def test_mask_count_must_match_frames(tmp_path: Path):
     _raw(raw, 5, 4, 4)
     run_frames(raw, work / "frames", FramesConfig())
     with pytest.raises(PreprocessError, match="frame counts differ: 4 masks but 5 input frames"):
-        run_masks(raw, work / "frames", work / "masks", MasksConfig())
+        run_masks(raw, work, work / "masks", MasksConfig())
 
 
 def test_no_object_in_most_frames_is_an_error(tmp_path: Path):
@@ -59,7 +59,7 @@ def test_no_object_in_most_frames_is_an_error(tmp_path: Path):
     _raw(raw, 5, 5, 1)
     run_frames(raw, work / "frames", FramesConfig())
     with pytest.raises(PreprocessError, match="no object pixels .* only 1 of 5 frames"):
-        run_masks(raw, work / "frames", work / "masks", MasksConfig())
+        run_masks(raw, work, work / "masks", MasksConfig())
 
 
 def test_undefined_labels_are_an_error(tmp_path: Path):
@@ -68,7 +68,7 @@ def test_undefined_labels_are_an_error(tmp_path: Path):
     write_png(raw / "masks" / "00001.png", np.full((16, 16), 7, np.uint8))
     run_frames(raw, work / "frames", FramesConfig())
     with pytest.raises(PreprocessError, match=r"00001.png: undefined label\(s\) \[7\]"):
-        run_masks(raw, work / "frames", work / "masks", MasksConfig())
+        run_masks(raw, work, work / "masks", MasksConfig())
 
 
 def test_masks_of_another_size_than_the_frames_are_an_error(tmp_path: Path):
@@ -79,4 +79,4 @@ def test_masks_of_another_size_than_the_frames_are_an_error(tmp_path: Path):
     with pytest.raises(
         PreprocessError, match=r"00001.png: mask size \(H, W\) \(16, 20\) differs from the frames' \(16, 16\)"
     ):
-        run_masks(raw, work / "frames", work / "masks", MasksConfig())
+        run_masks(raw, work, work / "masks", MasksConfig())

@@ -13,7 +13,7 @@ from preprocess.config import FramesConfig, MasksConfig, SamConfig
 from preprocess.errors import PreprocessError
 from preprocess.frames import FramesInfo, run_frames
 from preprocess.masks import load_mask, run_masks
-from preprocess.sam import prompt_from_mask, read_prompts
+from preprocess.sam import first_frame_prompts, prompt_from_mask
 
 HAVE_SAM = importlib.util.find_spec("segment_anything") is not None
 needs_sam = pytest.mark.skipif(
@@ -41,21 +41,21 @@ def test_sam_without_checkpoint_says_where_to_put_it(tmp_path: Path):
     with pytest.raises(
         PreprocessError, match=r"needs a segment-anything checkpoint: download .*masks.sam.checkpoint="
     ):
-        run_masks(raw, work / "frames", work / "masks", MasksConfig(backend="sam"))
+        run_masks(raw, work, work / "masks", MasksConfig(backend="sam"))
     cfg = MasksConfig(backend="sam", sam=SamConfig(checkpoint=str(tmp_path / "sam_vit_b.pth")))
     with pytest.raises(PreprocessError, match="sam_vit_b.pth: checkpoint not found"):
-        run_masks(raw, work / "frames", work / "masks", cfg)
+        run_masks(raw, work, work / "masks", cfg)
 
 
 def test_prompts_are_read_and_rescaled(tmp_path: Path):
     _raw(tmp_path)
     info = FramesInfo(1, (32, 32), (64, 64), 1, [0], "x")
-    prompts = read_prompts(tmp_path / "prompts.json", info)
+    prompts = first_frame_prompts(tmp_path / "prompts.json", info)
     np.testing.assert_allclose(prompts["object"].points, [[11.75, 14.75]])
     np.testing.assert_allclose(prompts["object"].box, [5.75, 8.75, 17.75, 20.75])
     (tmp_path / "bad.json").write_text(json.dumps({"object": {}}))
     with pytest.raises(PreprocessError, match="give 'points', 'box' or both"):
-        read_prompts(tmp_path / "bad.json", info)
+        first_frame_prompts(tmp_path / "bad.json", info)
 
 
 def test_prompt_from_previous_mask():
@@ -104,11 +104,11 @@ def test_sam_backend_runs_with_a_random_checkpoint(tmp_path: Path, monkeypatch):
     cfg = MasksConfig(
         backend="sam", min_frames_with_object=0.0, sam=SamConfig(checkpoint=str(ckpt), device="cpu")
     )
-    summary = run_masks(raw, work / "frames", work / "masks", cfg)
+    summary = run_masks(raw, work, work / "masks", cfg)
     assert summary["backend"] == "sam"
     for t in range(3):
         m = load_mask(work / "masks", t)
         assert m.shape == (64, 64) and set(np.unique(m).tolist()) <= {0, 1, 2, 255}
     with pytest.raises(PreprocessError, match="not a vit_b segment-anything checkpoint"):
         torch.save({"junk": torch.zeros(1)}, ckpt)
-        run_masks(raw, work / "frames", work / "masks", cfg)
+        run_masks(raw, work, work / "masks", cfg)

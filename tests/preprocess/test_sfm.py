@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # `make test` runs it, `make test-quick` does not
 
 def _prepare(raw: Path, work: Path) -> None:
     run_frames(raw, work / "frames", FramesConfig())
-    run_masks(raw, work / "frames", work / "masks", MasksConfig())
+    run_masks(raw, work, work / "masks", MasksConfig())
 
 
 def test_sfm_recovers_object_rotations(object_clip, tmp_path: Path):

@@ -234,6 +234,22 @@ class SynthConfig:
     """Texture of the background wall (coarser, paler and softer than the object's)."""
     background_texels: int = 512
     """Side of the image the wall texture is baked into (the wall is ~1.6× the view's width)."""
+    background_style: Literal["cells", "photo"] = "cells"
+    """``cells``: the procedural ``background_texture``; ``photo``: a photographic-looking backdrop
+    (coloured things with soft edges, a wooden table edge, uneven light, grain; ``backdrop.py``), what
+    a desk or lab behind a tripod looks like."""
+    shadows: bool = False
+    """The hand and object cast soft shadows on the background (wall and distractor)."""
+    shadow_softness_deg: float = 4.0
+    """Angular radius of the light source, degrees: the width of the penumbra."""
+    shadow_samples: int = 8
+    """Shadow rays per background hit (the soft-shadow estimate)."""
+    light_drift: float = 0.0
+    """Relative change of the light's intensity over the clip (0.04: from -2 % to +2 %, with a slow
+    wobble), as daylight or a camera's auto-exposure drifts."""
+    image_noise: float = 0.0
+    """Standard deviation of per-frame Gaussian pixel noise (0..1 intensity units; ~0.01 for a
+    phone camera in room light)."""
     distractor: bool = False
     """Add a static textured box beside the hand (labelled background) as a distractor."""
     skin_rgb: tuple[float, float, float] = (0.87, 0.66, 0.53)

@@ -16,13 +16,14 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from hold.config.hand import HandConfig, JointLimitsConfig
+from hold.data.synthetic.backdrop import photo_backdrop
 from hold.data.synthetic.config import SynthConfig
 from hold.data.synthetic.estimators import emulate_hand_estimates, noisy_masks
 from hold.data.synthetic.grasp import Grasp, optimise_grasp
 from hold.data.synthetic.objects import ObjectModel, load_object, sample_faces, sample_surface
 from hold.data.synthetic.presets import make_config
 from hold.data.synthetic.raw import RenderedSequence, contact_sheet, write_oracle, write_raw
-from hold.data.synthetic.render import Lighting, RenderMesh, render
+from hold.data.synthetic.render import Lighting, RenderMesh, light_disc, render
 from hold.data.synthetic.scene import (
     Trajectory,
     distractor_mesh,
@@ -40,7 +41,8 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 CONTACT_SHEET = "contact_sheet.png"
-_STREAMS = ("object", "grasp", "motion", "background", "skin", "masks", "hands", "oracle")
+# New streams go last: SeedSequence children are numbered, so the earlier streams stay as they were.
+_STREAMS = ("object", "grasp", "motion", "background", "skin", "masks", "hands", "oracle", "sensor")
 _SKIN_WAVES = 6  # random plane waves summed into the skin's low-frequency albedo variation
 _SKIN_FREQ = 40.0  # their spatial frequency, radians per metre
 _BACKGROUND_SAMPLES = 20000  # wall samples that seed its texture cells
@@ -251,10 +253,14 @@ def _render_sequence(
     samples = wall_v[0] + rng.random((_BACKGROUND_SAMPLES, 1)) * (wall_v[1] - wall_v[0])
     samples += rng.random((_BACKGROUND_SAMPLES, 1)) * (wall_v[3] - wall_v[0])
     wall_area = float(np.linalg.norm(wall_v[1] - wall_v[0]) * np.linalg.norm(wall_v[3] - wall_v[0]))
-    wall_texture = ProceduralTexture.random(rng, cfg.background_texture, samples, wall_area)
-    wall = PlaneAlbedo.bake(
-        wall_texture, wall_v[0], wall_v[1] - wall_v[0], wall_v[3] - wall_v[0], cfg.background_texels
-    )
+    if cfg.background_style == "photo":
+        image = photo_backdrop(rng, cfg.background_texels)
+        wall = PlaneAlbedo(wall_v[0], wall_v[1] - wall_v[0], wall_v[3] - wall_v[0], image)
+    else:
+        wall_texture = ProceduralTexture.random(rng, cfg.background_texture, samples, wall_area)
+        wall = PlaneAlbedo.bake(
+            wall_texture, wall_v[0], wall_v[1] - wall_v[0], wall_v[3] - wall_v[0], cfg.background_texels
+        )
     statics = [(wall_v, wall_f, wall)]
     if cfg.distractor:
         box_v, box_f = distractor_mesh(cfg, traj.distance, K)
@@ -264,9 +270,13 @@ def _render_sequence(
         texture = ProceduralTexture.random(rng, cfg.texture, box_samples, box_area)
         statics.append((box_v, box_f, ProceduralAlbedo(texture)))
     direction = np.asarray(cfg.light_dir, np.float64)
-    light = Lighting(direction / np.linalg.norm(direction), cfg.ambient)
+    direction /= np.linalg.norm(direction)
+    shadow_dirs = light_disc(direction, cfg.shadow_softness_deg, cfg.shadow_samples) if cfg.shadows else None
+    frac = np.arange(cfg.num_frames) / max(cfg.num_frames - 1, 1)
+    gains = 1.0 + cfg.light_drift * ((frac - 0.5) + 0.25 * np.sin(3 * np.pi * frac))
     images, labels, depth = [], [], []
     for t in range(cfg.num_frames):
+        light = Lighting(direction, cfg.ambient, float(gains[t]), shadow_dirs)
         meshes = [
             RenderMesh(
                 obj.vertices @ traj.group_R[t].T + traj.group_t[t], obj.faces, 1, obj.albedo, obj.vertices
@@ -276,6 +286,9 @@ def _render_sequence(
         for v, f, albedo in statics:
             meshes.append(RenderMesh(v @ traj.world_R[t].T + traj.world_t[t], f, 0, albedo, v))
         out = render(meshes, K, cfg.image_size, light, cfg.supersample)
+        if cfg.image_noise > 0:
+            noise = rngs["sensor"].normal(0.0, cfg.image_noise * 255.0, out.rgb.shape)
+            out.rgb = np.clip(np.round(out.rgb + noise), 0, 255).astype(np.uint8)
         images.append(out.rgb)
         labels.append(out.labels)
         depth.append(out.depth)

@@ -38,10 +38,29 @@ class RenderOutput:
 
 @dataclass
 class Lighting:
-    """A directional light plus ambient light."""
+    """A directional light plus ambient light; optionally an area light whose soft shadows the labelled
+    meshes (hand, object) cast on the background."""
 
     direction: np.ndarray  # (3,) unit vector towards the light, camera frame
     ambient: float  # 0..1; the directional light adds up to 1 - ambient
+    gain: float = 1.0  # overall intensity (a drifting light or exposure)
+    shadow_dirs: np.ndarray | None = (
+        None  # (S, 3) unit directions sampling the light's disc; None: no shadows
+    )
+
+
+def light_disc(direction: np.ndarray, radius_deg: float, samples: int) -> np.ndarray:
+    """(samples, 3) unit directions spread evenly (a sunflower pattern) over a light disc of angular
+    radius ``radius_deg`` around unit ``direction``: the same samples every frame, so the penumbra
+    does not flicker."""
+    k = np.arange(samples) + 0.5
+    r = np.tan(np.deg2rad(radius_deg)) * np.sqrt(k / samples)
+    phi = k * np.pi * (3.0 - np.sqrt(5.0))
+    e1 = np.cross(direction, [1.0, 0.0, 0.0] if abs(direction[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(direction, e1)
+    d = direction + r[:, None] * (np.cos(phi)[:, None] * e1 + np.sin(phi)[:, None] * e2)
+    return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
 def pixel_rays(K: np.ndarray, size: tuple[int, int], supersample: int = 1) -> np.ndarray:
@@ -130,12 +149,26 @@ def cast(meshes: list[RenderMesh], directions: np.ndarray) -> Hits:
     return Hits(mesh=mesh, face=face, bary=bary, t=t)
 
 
+def light_visibility(casters: list[RenderMesh], points: np.ndarray, light: Lighting) -> np.ndarray:
+    """(N,) share of the light's disc that ``points`` see past the ``casters`` (1 lit, 0 umbra)."""
+    verts = np.concatenate([m.vertices for m in casters])
+    offsets = np.cumsum([0] + [len(m.vertices) for m in casters])
+    faces = np.concatenate([m.faces + o for m, o in zip(casters, offsets[:-1])])
+    seen = np.zeros(len(points))
+    for d in light.shadow_dirs:
+        fid, _, _ = ray_cast(verts, faces, points, np.broadcast_to(d, points.shape))
+        seen += fid < 0
+    return seen / len(light.shadow_dirs)
+
+
 def shade(meshes: list[RenderMesh], hits: Hits, directions: np.ndarray, light: Lighting) -> np.ndarray:
-    """Lambert-shaded colour of each hit; black for misses.
+    """Lambert-shaded colour of each hit; black for misses. With ``light.shadow_dirs`` the labelled
+    meshes shadow the background (label 0) ones.
 
     Returns:
         (N, 3) float RGB in [0, 1].
     """
+    casters = [m for m in meshes if m.label != 0]
     rgb = np.zeros((len(hits.mesh), 3))
     for i, m in enumerate(meshes):
         sel = np.flatnonzero(hits.mesh == i)
@@ -149,8 +182,10 @@ def shade(meshes: list[RenderMesh], hits: Hits, directions: np.ndarray, light: L
         # Face the viewer: shading must not depend on a user mesh's winding order.
         normal *= -np.sign((normal * directions[sel]).sum(1, keepdims=True) + 1e-12)
         lambert = np.clip(normal @ light.direction, 0.0, None)
+        if light.shadow_dirs is not None and m.label == 0 and casters:
+            lambert = lambert * light_visibility(casters, hits.t[sel, None] * directions[sel], light)
         albedo = m.albedo(hits.face[sel], bary, local)
-        rgb[sel] = albedo * (light.ambient + (1.0 - light.ambient) * lambert)[:, None]
+        rgb[sel] = light.gain * albedo * (light.ambient + (1.0 - light.ambient) * lambert)[:, None]
     return np.clip(rgb, 0.0, 1.0)
 
 

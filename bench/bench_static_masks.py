@@ -1,0 +1,139 @@
+"""Mask backends against the exact labels, on the static-camera suite (``configs/suites/static.yaml``).
+
+For each clip: ``hold-synth`` (skipped when the RAW dir exists), then the preprocessing steps
+``frames, hands, masks`` with the backend under test (hand estimates imported: the emulated
+estimator's noise is the clip's), then per frame and label (object, hand):
+
+- IoU over the pixels the backend labelled (its unknown, 255, pixels are left out: training ignores
+  them), median and worst frame;
+- the share of the true object / hand pixels the backend left unknown (what that leaving-out hides);
+- the same numbers for the RAW dir's emulated segmenter masks (what ``import`` would use), for scale.
+
+The issue's targets apply to the median clip: object IoU ≥ 0.85, hand IoU ≥ 0.90.
+
+    python bench/bench_static_masks.py --out /tmp/static --json bench/results/static_masks.json
+    python bench/bench_static_masks.py --out /tmp/static --subset quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from hold.data.sequence import LABEL_OBJECT, LABEL_RIGHT, LABEL_UNKNOWN
+from hold.suite.runner import run_step
+from hold.suite.spec import load_suite
+from hold.suite.steps import CLIP_FILE
+from hold.utils.io import write_json
+from hold.utils.logging import setup_logging
+from preprocess.config import load_preprocess_config
+from preprocess.pipeline import run_pipeline
+
+TARGETS = {"object_iou": 0.85, "hand_iou": 0.90}
+LABELS = {"object": LABEL_OBJECT, "hand": LABEL_RIGHT}
+
+
+def frame_scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """IoU per label over the pixels ``pred`` labelled, and the share of each true region left unknown."""
+    known = pred != LABEL_UNKNOWN
+    out = {}
+    for name, label in LABELS.items():
+        p, g = (pred == label) & known, (gt == label) & known
+        union = (p | g).sum()
+        out[f"{name}_iou"] = float((p & g).sum() / union) if union else 1.0
+        out[f"{name}_unknown"] = float(((gt == label) & ~known).sum() / max((gt == label).sum(), 1))
+    return out
+
+
+def score(pred_dir: Path, gt_dir: Path) -> dict:
+    """Median and worst frame of ``frame_scores`` over the clip."""
+    frames = [
+        frame_scores(np.asarray(Image.open(p)), np.asarray(Image.open(gt_dir / p.name)))
+        for p in sorted(pred_dir.glob("[0-9]*.png"))
+    ]
+    out = {}
+    for key in frames[0]:
+        values = [f[key] for f in frames]
+        worst = min(values) if key.endswith("iou") else max(values)
+        out[key] = {"median": round(statistics.median(values), 4), "worst": round(worst, 4)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="working dir (OUT/clips/NAME/…)")
+    parser.add_argument("--suite", default="static")
+    parser.add_argument("--subset", default=None)
+    parser.add_argument("--clips", default=None, help="comma-separated clip names")
+    parser.add_argument("--backend", default="static", help="masks.backend under test")
+    parser.add_argument("--preprocess", action="append", default=[], help="extra KEY=VALUE for preprocessing")
+    parser.add_argument("--json", type=Path, default=None, help="where to write the results")
+    args = parser.parse_args()
+    setup_logging()
+    suite = load_suite(args.suite)
+    clips = suite.select(args.subset, args.clips.split(",") if args.clips else None)
+    cfg = load_preprocess_config([f"masks.backend={args.backend}", *args.preprocess])
+    results = {}
+    for clip in clips:
+        path = args.out / "clips" / clip.name
+        path.mkdir(parents=True, exist_ok=True)
+        write_json(path / CLIP_FILE, {**clip.__dict__, "fingerprint": clip.fingerprint()})
+        if not (path / "raw" / "gt" / "gt.npz").exists():
+            code, _ = run_step(
+                "synthesise", [str(path / CLIP_FILE), str(path / "raw")], path / "logs" / "synth.log", 900
+            )
+            if code != 0:
+                results[clip.name] = {"status": "failed", "step": "synthesise"}
+                continue
+        start = time.perf_counter()
+        run = run_pipeline(path / "raw", path / "sequence", ["frames", "hands", "masks"], redo=True, cfg=cfg)
+        labels = path / "raw" / "synth" / "labels"
+        results[clip.name] = {
+            "status": "ok",
+            "seconds": round(time.perf_counter() - start, 1),
+            "masks_seconds": round(run.ran["masks"], 1),
+            args.backend: score(path / "sequence" / "work" / "masks", labels),
+            "import": score(path / "raw" / "masks", labels),
+            "report": {
+                k: v
+                for k, v in json.loads((path / "sequence" / "work" / "masks" / "masks.json").read_text())
+                .get(args.backend, {})
+                .items()
+                if not isinstance(v, list)
+            },
+        }
+        print(clip.name, json.dumps(results[clip.name][args.backend]), flush=True)
+    ok = [r for r in results.values() if r["status"] == "ok"]
+    summary = {
+        "backend": args.backend,
+        "clips": len(results),
+        "ok": len(ok),
+        "preprocess_args": args.preprocess,
+    }
+    for key, target in TARGETS.items():
+        median_clip = statistics.median(r[args.backend][key]["median"] for r in ok) if ok else None
+        summary[f"{key}_median_clip"] = None if median_clip is None else round(median_clip, 4)
+        summary[f"{key}_target"] = target
+        summary[f"{key}_met"] = median_clip is not None and median_clip >= target
+        summary[f"{key}_import_median_clip"] = (
+            round(statistics.median(r["import"][key]["median"] for r in ok), 4) if ok else None
+        )
+    for key in ("object_unknown", "hand_unknown"):
+        summary[f"{key}_median_clip"] = (
+            round(statistics.median(r[args.backend][key]["median"] for r in ok), 4) if ok else None
+        )
+    summary["machine"] = {"platform": platform.platform(), "python": platform.python_version()}
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        write_json(args.json, {"summary": summary, "clips": results})
+
+
+if __name__ == "__main__":
+    main()
