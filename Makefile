@@ -9,7 +9,7 @@ TORCH_PIN := torch==2.13.0
 export ANNY_CACHE_DIR ?= $(HOME)/.cache/anny
 DEMO_DIR ?= demo_out
 
-.PHONY: setup test test-quick demo lint format clean mediapipe-env
+.PHONY: setup sam2 test test-quick demo lint format clean mediapipe-env
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,10 +19,24 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
+# SAM 2 (masks.backend=sam2) without its dependency on torchvision, whose wheels would replace the
+# pinned CPU torch: the video predictor never imports torchvision. sam2 is a source package whose
+# setup.py imports torch, hence --no-build-isolation; SAM2_BUILD_CUDA=0 skips its optional extension.
+SAM2_STAMP := $(VENV)/.sam2-installed
+SAM2_PACKAGES := sam2==1.1.0 hydra-core==1.3.8 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3 iopath==0.1.10 portalocker==3.2.0
+
+$(SAM2_STAMP): $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check setuptools wheel
+	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation $(SAM2_PACKAGES)
+	touch $@
+
+sam2: $(SAM2_STAMP)
+
+# The tests include the sam2 backend on a random-weight model, so they install it.
+test: $(STAMP) $(SAM2_STAMP)
 	WANDB_MODE=disabled $(BIN)/pytest -q
 
-test-quick: $(STAMP)
+test-quick: $(STAMP) $(SAM2_STAMP)
 	WANDB_MODE=disabled $(BIN)/pytest -q -m "not slow"
 
 demo: $(STAMP)

@@ -133,7 +133,9 @@ class StaticMasksConfig:
     shadow_chroma: float = 0.05
     """Largest chromaticity difference (mean absolute, of rgb / brightness) of a shadow."""
     shadow_texture_ncc: float = 0.5
-    """Least local normalised cross-correlation with the background's texture of a shadow pixel."""
+    """Least local normalised cross-correlation with the background's texture of a shadow pixel. The
+    window straddling a hard shadow edge (a point light) fails it, leaving a band about half a window
+    wide as foreground; soft shadows (penumbrae of a few pixels) pass."""
     texture_window: int = 7
     """Side (pixels) of the window of that correlation."""
     texture_min_std: float = 0.03
@@ -150,12 +152,22 @@ class StaticMasksConfig:
     """Foreground farther than this × the hand's size from the hand is not the held object (unknown)."""
     border_px: int = 1
     """Pixels on each side of every label boundary that are marked unknown (255)."""
+    warn_unseen_fraction: float = 0.05
+    """Warn when the background behind more than this fraction of the image was never seen, or when
+    more than this fraction of a frame's foreground is left unknown."""
 
     def __post_init__(self) -> None:
         at_least(self, 1, "iterations", "texture_window")
         at_least(self, 0, "grabcut_iterations", "border_px", "hand_core", "hand_band", "noise_factor")
         positive(self, "threshold", "object_reach", "mode_tolerance")
-        fraction(self, "shadow_chroma", "texture_min_std", "min_region_fraction", "mode_min_frames")
+        fraction(
+            self,
+            "shadow_chroma",
+            "texture_min_std",
+            "min_region_fraction",
+            "mode_min_frames",
+            "warn_unseen_fraction",
+        )
         if not 0 < self.shadow_min_ratio < self.shadow_max_ratio <= 1:
             raise ValueError(
                 "need 0 < shadow_min_ratio < shadow_max_ratio <= 1, found "

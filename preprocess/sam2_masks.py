@@ -15,6 +15,8 @@ The model is the user's checkpoint; nothing is downloaded. ``make sam2`` install
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import shutil
 import tempfile
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from tqdm import tqdm
 
 from hold.config.hand import HandConfig
 from hold.data.sequence import LABEL_BACKGROUND, LABEL_LEFT, LABEL_OBJECT, LABEL_RIGHT, LABEL_UNKNOWN
@@ -192,7 +195,11 @@ def sam2_masks(
     predictor = load_predictor(cfg, device)
     import torch
 
-    with tempfile.TemporaryDirectory(prefix="hold-sam2-") as tmp, torch.inference_mode():
+    with (
+        tempfile.TemporaryDirectory(prefix="hold-sam2-") as tmp,
+        torch.inference_mode(),
+        _own_progress_bars(),
+    ):
         for t in range(info.num_frames):  # SAM 2 reads a folder of JPEGs named by frame number
             Image.fromarray(load_frame(frames_dir, t)).save(Path(tmp) / f"{t:05d}.jpg", quality=95)
         state = predictor.init_state(tmp, offload_video_to_cpu=True)
@@ -253,19 +260,37 @@ def _auto_object(predictor, state, views: list[HandView], prompts: dict, info: F
     )
 
 
+@contextlib.contextmanager
+def _own_progress_bars():
+    """SAM 2 draws a progress bar per pass and per frame load; ours counts frames once."""
+    import sam2.sam2_video_predictor as predictor_module
+    import sam2.utils.misc as misc_module
+
+    saved = predictor_module.tqdm, misc_module.tqdm
+    predictor_module.tqdm = misc_module.tqdm = functools.partial(tqdm, disable=True)
+    try:
+        yield
+    finally:
+        predictor_module.tqdm, misc_module.tqdm = saved
+
+
 def _propagate(predictor, state, info: FramesInfo) -> dict[int, dict[int, np.ndarray]]:
     """Per frame, per target id, the propagated mask: forward from the first prompted frame, then
     backward from it to frame 0."""
     out: dict[int, dict[int, np.ndarray]] = {}
+    bar = tqdm(total=info.num_frames, desc="sam2", unit="frame", disable=None)
 
     def collect(frames) -> None:
         for t, ids, logits in frames:
+            if t not in out:
+                bar.update()
             out[t] = {int(i): (logits[k, 0] > 0).cpu().numpy() for k, i in enumerate(ids)}
 
     collect(predictor.propagate_in_video(state))  # starts at the first prompted frame
     first = min(t for obj in state["output_dict_per_obj"].values() for t in obj["cond_frame_outputs"])
     if first > 0:
         collect(predictor.propagate_in_video(state, start_frame_idx=first, reverse=True))
+    bar.close()
     missing = [t for t in range(info.num_frames) if t not in out]
     if missing:
         raise PreprocessError(STEP, f"SAM 2 returned no masks for frames {missing[:5]}…")

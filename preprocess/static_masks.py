@@ -45,7 +45,7 @@ log = get_logger("preprocess.static")
 class StaticReport:
     """What the backend measured and where it had to give up (stored in masks.json)."""
 
-    background: str = "temporal median"
+    background: str = "recurring colour"
     never_uncovered_fraction: float = 0.0  # pixels the foreground covered in every frame (no background)
     noise_std: float = 0.0  # the clip's pixel noise (0..1 intensity), from background residuals
     threshold: float = 0.0  # the colour distance used for the foreground
@@ -105,7 +105,9 @@ def static_masks(
             mine = refine_hand(frames[t], fg[t], hands[view.side][t], view.size_px(t), cfg)
             labels[mine] = SIDE_LABELS[view.side]
             hand_px |= mine
-        frame_fg = unseen_by_colour(frames[t] / gains[t], fg[t], any_hand[t], unseen, loose, report.threshold, cfg)
+        frame_fg = unseen_by_colour(
+            frames[t] / gains[t], fg[t], any_hand[t], unseen, loose, report.threshold, cfg
+        )
         rest = frame_fg & ~hand_px
         obj, unknown = split_rest(rest, hand_px, views, t, cfg)
         labels[obj] = LABEL_OBJECT
@@ -114,6 +116,20 @@ def static_masks(
         report.shadow_fraction.append(float(shadow[t].mean()))
         out.append(mark_boundaries(labels, cfg.border_px))
     report.gain_range = (float(gains.min()), float(gains.max()))
+    if report.never_uncovered_fraction > cfg.warn_unseen_fraction:
+        log.warning(
+            "static masks: the background behind %.1f %% of the image was never seen out of the hand's reach; "
+            "there the object was told from the background by colour alone (give a clean plate, "
+            "RAW/background.png, for exact masks there)",
+            100 * report.never_uncovered_fraction,
+        )
+    far = [f for f in report.unknown_foreground_fraction if f > cfg.warn_unseen_fraction]
+    if far:
+        log.warning(
+            "static masks: in %d of %d frames more than %.0f %% of the foreground was left unknown "
+            "(far from the hand, or an arm entering from the image border)",
+            len(far), info.num_frames, 100 * cfg.warn_unseen_fraction,
+        )  # fmt: skip
     return out, report.as_dict()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.util
 import io
 import json
 import logging
@@ -46,35 +47,37 @@ def hand_only(tiny_synthetic, tmp_path_factory) -> Path:
     return seq
 
 
+@pytest.mark.skipif(importlib.util.find_spec("hloc") is not None, reason="needs hloc absent")
 def test_half_empty_masks_warn_and_a_failing_step_is_reported(tiny_synthetic, tmp_path: Path):
-    """Masks without object pixels in half the frames, and no RAW/hands.npz: masks warns naming those
-    frames, hands fails with the error the pipeline raises, the later steps did not run."""
+    """Masks without object pixels in half the frames, and SfM asked for hloc, which is not installed:
+    masks warns naming those frames, sfm fails with the error the pipeline raises, the later steps did
+    not run."""
     raw, seq = tmp_path / "raw", tmp_path / "seq"
     shutil.copytree(tiny_synthetic.raw_dir, raw)
-    (raw / "hands.npz").unlink()
     masks = sorted((raw / "masks").glob("*.png"))
     emptied = list(range(0, len(masks), 2))
     for t in emptied:
         labels = np.asarray(Image.open(masks[t])).copy()
         labels[labels == LABEL_OBJECT] = LABEL_BACKGROUND
         write_png(masks[t], labels)
-    with pytest.raises(PreprocessError, match="hands.backend=import needs RAW/hands.npz") as raised:
-        run_pipeline(raw, seq, cfg=load_preprocess_config(FAST))
+    with pytest.raises(PreprocessError, match="hloc") as raised:
+        run_pipeline(raw, seq, cfg=load_preprocess_config(FAST + ["sfm.backend=hloc"]))
     report = json.loads((seq / REPORT_JSON).read_text())
     steps = _steps(seq)
-    assert report["overall"] == "failed" and report["failure"]["step"] == "hands"
+    assert report["overall"] == "failed" and report["failure"]["step"] == "sfm"
     assert steps["frames"]["status"] in ("ok", "warning")
+    assert steps["hands"]["status"] in ("ok", "warning")
     m = steps["masks"]
     assert m["status"] == "warning", m
     assert m["numbers"]["frames_without_object"] == emptied
     assert f"none in {len(emptied)}" in m["summary"] and any(
         "check the segmentation" in a for a in m["advice"]
     )
-    h = steps["hands"]
-    assert h["status"] == "failed" and str(raised.value).rstrip(".") in h["summary"]
-    assert [steps[s]["status"] for s in ("sfm", "align", "build")] == ["not run"] * 3
+    s = steps["sfm"]
+    assert s["status"] == "failed" and str(raised.value).rstrip(".") in s["summary"]
+    assert [steps[s]["status"] for s in ("align", "build")] == ["not run"] * 2
     page = (seq / REPORT_HTML).read_text()
-    assert "Step hands failed" in page and "masks_area" in {p["name"] for p in report["plots"]}
+    assert "Step sfm failed" in page and "masks_area" in {p["name"] for p in report["plots"]}
 
 
 def test_sfm_that_registers_nothing_warns_with_the_hand_fallback(hand_only: Path):
