@@ -132,7 +132,9 @@ def import_masks(raw: Path, info: FramesInfo) -> list[np.ndarray]:
     folder = raw / "masks"
     if not folder.is_dir():
         raise PreprocessError(
-            STEP, "masks.backend=import needs RAW/masks/NNNNN.png (or use masks.backend=sam)", folder
+            STEP,
+            "masks.backend=import needs RAW/masks/NNNNN.png (or use masks.backend=sam2, or static for a camera on a tripod)",
+            folder,
         )
     files = _mask_files(folder)
     if len(files) != info.num_input_frames:

@@ -133,13 +133,14 @@ def masks_verdict(data: ReportData, th: ReportThresholds) -> Verdict:
          "frames_without_object": np.flatnonzero(empty).tolist(), "frames_tiny_object": np.flatnonzero(tiny).tolist(),
          "frames_without_hand": np.flatnonzero(no_hand).tolist(), "median_object_percent": round(median, 3)},
     )  # fmt: skip
+    _backend_numbers(v, data.masks or {})
     if _share(empty) > th.masks_empty_fail:
         v.worsen("failed")
     if _share(empty) > th.masks_empty_warn:
         v.worsen("warning")
         v.advice.append(
             f"check the segmentation of frames {frame_ranges(np.flatnonzero(empty))} (RAW/masks, or the prompts "
-            "of masks.backend=sam): without object pixels SfM, the mask hull and training lose those views; "
+            "of masks.backend=sam2 in RAW/prompts.json): without object pixels SfM, the mask hull and training lose those views; "
             "or trim the clip to where the object is visible"
         )
     if _share(tiny) > th.masks_tiny_warn:
@@ -155,6 +156,30 @@ def masks_verdict(data: ReportData, th: ReportThresholds) -> Verdict:
             "hand to its silhouette"
         )
     return v
+
+
+def _backend_numbers(v: Verdict, masks: dict) -> None:
+    """What the sam2 / static backend measured: a sentence, its numbers, its warnings verbatim."""
+    unknown = masks.get("unknown_fraction")
+    if unknown:
+        v.numbers["median_unknown_percent"] = round(100 * float(np.median(unknown)), 3)
+    if "static" in masks:
+        r = masks["static"]
+        lo, hi = r["gain_range"]
+        v.summary += (
+            f" Background from {'the clean plate' if r['background'] == 'clean plate' else 'the clip'}"
+            f" ({100 * r['never_uncovered_fraction']:.1f}% never seen), lighting gain {lo:.3f}–{hi:.3f}, "
+            f"shadow {100 * float(np.median(r['shadow_fraction'] or [0])):.1f}% of the image (median)."
+        )
+        v.numbers["static"] = {
+            k: r[k] for k in ("background", "never_uncovered_fraction", "gain_range", "noise_std")
+        }
+        for w in r.get("warnings", []):
+            v.add_warning(w)
+    if "sam2" in masks:
+        r = masks["sam2"]
+        v.summary += f" SAM 2, object prompt: {r['object_prompt']}."
+        v.numbers["sam2"] = {"object_prompt": r["object_prompt"], "prompted_frames": r["prompted_frames"]}
 
 
 def hands_verdict(data: ReportData, th: ReportThresholds) -> Verdict:

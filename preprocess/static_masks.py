@@ -53,6 +53,7 @@ class StaticReport:
     shadow_fraction: list[float] = field(default_factory=list)  # per frame: pixels explained as shadow
     frames_without_hand: int = 0  # frames where the fitted hand projects to no pixel
     unknown_foreground_fraction: list[float] = field(default_factory=list)  # per frame: foreground → 255
+    warnings: list[str] = field(default_factory=list)  # as logged
 
     def as_dict(self) -> dict:
         return {
@@ -64,7 +65,12 @@ class StaticReport:
             "shadow_fraction": [round(f, 5) for f in self.shadow_fraction],
             "frames_without_hand": self.frames_without_hand,
             "unknown_foreground_fraction": [round(f, 5) for f in self.unknown_foreground_fraction],
+            "warnings": self.warnings,
         }
+
+    def warn(self, text: str) -> None:
+        log.warning("%s", text)
+        self.warnings.append(text)
 
 
 def static_masks(
@@ -117,19 +123,22 @@ def static_masks(
         out.append(mark_boundaries(labels, cfg.border_px))
     report.gain_range = (float(gains.min()), float(gains.max()))
     if report.never_uncovered_fraction > cfg.warn_unseen_fraction:
-        log.warning(
-            "static masks: the background behind %.1f %% of the image was never seen out of the hand's reach; "
-            "there the object was told from the background by colour alone (give a clean plate, "
-            "RAW/background.png, for exact masks there)",
-            100 * report.never_uncovered_fraction,
+        report.warn(
+            f"static masks: the background behind {100 * report.never_uncovered_fraction:.1f} % of the image was "
+            "never seen out of the hand's reach; there the object was told from the background by colour alone "
+            "(give a clean plate, RAW/background.png, for exact masks there)"
         )
     far = [f for f in report.unknown_foreground_fraction if f > cfg.warn_unseen_fraction]
     if far:
-        log.warning(
-            "static masks: in %d of %d frames more than %.0f %% of the foreground was left unknown "
-            "(far from the hand, or an arm entering from the image border)",
-            len(far), info.num_frames, 100 * cfg.warn_unseen_fraction,
-        )  # fmt: skip
+        report.warn(
+            f"static masks: in {len(far)} of {info.num_frames} frames more than {100 * cfg.warn_unseen_fraction:.0f} % "
+            "of the foreground was left unknown (far from the hand, or an arm entering from the image border)"
+        )
+    if report.frames_without_hand:
+        report.warn(
+            f"static masks: the fitted hand projects to no pixel in {report.frames_without_hand} hand-frame(s): no hand "
+            "label there, and the object is only what lies near the other hand"
+        )
     return out, report.as_dict()
 
 

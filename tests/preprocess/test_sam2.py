@@ -18,6 +18,7 @@ from preprocess.errors import PreprocessError
 from preprocess.hand_views import FINGERTIPS, PALM_KEYPOINTS, HandView
 from preprocess.masks import load_mask
 from preprocess.pipeline import run_pipeline
+from preprocess.report import REPORT_JSON
 from preprocess.sam2_masks import combine, hand_prompts, model_config, object_prompt_near_fingertips
 
 HAVE_SAM2 = importlib.util.find_spec("sam2") is not None
@@ -150,6 +151,8 @@ def test_sam2_runs_end_to_end_prompted_from_the_hand(tiny_synthetic, random_tiny
     assert report["object_prompt"].startswith("next to the right fingertips on frame ")
     assert len(report["prompted_frames"]["object"]) == 1 and len(report["claimed_twice_fraction"]) == T
     frame = np.asarray(Image.open(sorted((tmp_path / "seq" / "work" / "frames").glob("*.png"))[0]))
+    page = {s["step"]: s for s in json.loads((tmp_path / "seq" / REPORT_JSON).read_text())["steps"]}["masks"]
+    assert "SAM 2, object prompt: next to the right fingertips" in page["summary"]
     for t in range(T):
         labels = load_mask(tmp_path / "seq" / "work" / "masks", t)
         assert labels.shape == frame.shape[:2] and set(np.unique(labels).tolist()) <= set(MASK_LABELS)

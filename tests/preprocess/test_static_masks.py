@@ -16,6 +16,7 @@ from hold.utils.io import write_png
 from preprocess.config import StaticMasksConfig, load_preprocess_config
 from preprocess.errors import PreprocessError
 from preprocess.pipeline import run_pipeline
+from preprocess.report import REPORT_JSON
 from preprocess.static_masks import background_from_clip, foreground, mark_boundaries, temporal_mode
 
 STATIC_CLIP = {
@@ -134,6 +135,13 @@ def test_static_backend_end_to_end(static_clip: Path, tmp_path: Path, caplog):
     assert np.median(ious[LABEL_OBJECT]) > 0.8 and np.median(ious[LABEL_RIGHT]) > 0.9
     if report["never_uncovered_fraction"] > StaticMasksConfig().warn_unseen_fraction:
         assert "was never seen" in caplog.text
+    page = {s["step"]: s for s in json.loads((seq / REPORT_JSON).read_text())["steps"]}["masks"]
+    assert (
+        "Background from the clip" in page["summary"]
+        and page["numbers"]["static"]["background"] == "recurring colour"
+    )
+    assert page["warnings"] == report["warnings"]
+    assert page["status"] == "warning" or not report["warnings"]
 
 
 @pytest.mark.slow
