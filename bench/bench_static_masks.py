@@ -7,7 +7,8 @@ estimator's noise is the clip's), then per frame and label (object, hand):
 - IoU over the pixels the backend labelled (its unknown, 255, pixels are left out: training ignores
   them), median and worst frame;
 - the share of the true object / hand pixels the backend left unknown (what that leaving-out hides);
-- the same numbers for the RAW dir's emulated segmenter masks (what ``import`` would use), for scale.
+- the same numbers for the RAW dir's emulated segmenter masks (what ``import`` would use), for scale;
+- the backend's own numbers and warnings (masks.json).
 
 The issue's targets apply to the median clip: object IoU ≥ 0.85, hand IoU ≥ 0.90.
 
@@ -95,19 +96,17 @@ def main() -> None:
         start = time.perf_counter()
         run = run_pipeline(path / "raw", path / "sequence", ["frames", "hands", "masks"], redo=True, cfg=cfg)
         labels = path / "raw" / "synth" / "labels"
+        backend_report = json.loads((path / "sequence" / "work" / "masks" / "masks.json").read_text()).get(
+            args.backend, {}
+        )
         results[clip.name] = {
             "status": "ok",
             "seconds": round(time.perf_counter() - start, 1),
             "masks_seconds": round(run.ran["masks"], 1),
             args.backend: score(path / "sequence" / "work" / "masks", labels),
             "import": score(path / "raw" / "masks", labels),
-            "report": {
-                k: v
-                for k, v in json.loads((path / "sequence" / "work" / "masks" / "masks.json").read_text())
-                .get(args.backend, {})
-                .items()
-                if not isinstance(v, list)
-            },
+            "report": {k: v for k, v in backend_report.items() if not isinstance(v, list)},
+            "warnings": backend_report.get("warnings", []),
         }
         print(clip.name, json.dumps(results[clip.name][args.backend]), flush=True)
     ok = [r for r in results.values() if r["status"] == "ok"]
@@ -116,6 +115,7 @@ def main() -> None:
         "clips": len(results),
         "ok": len(ok),
         "preprocess_args": args.preprocess,
+        "clips_with_warnings": sorted(name for name, r in results.items() if r.get("warnings")),
     }
     for key, target in TARGETS.items():
         median_clip = statistics.median(r[args.backend][key]["median"] for r in ok) if ok else None

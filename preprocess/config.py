@@ -111,7 +111,7 @@ class StaticMasksConfig:
 
     background: str = ""
     """Clean plate: an image of the scene without hand or object. Empty: RAW/background.png when it
-    exists, else the clip's temporal median (where the foreground leaves a pixel uncovered)."""
+    exists, else the clip itself (per pixel, the colour that recurs most out of the hand's reach)."""
     iterations: int = 2
     """Rounds of background, lighting gains and foreground, each excluding the previous foreground."""
     mode_tolerance: float = 0.06

@@ -150,9 +150,14 @@ def _clean_plate(raw: Path, cfg: StaticMasksConfig, size: tuple[int, int]) -> np
         return None
     try:
         with Image.open(path) as im:
+            W, H = im.size
             plate = np.asarray(im.convert("RGB").resize(size[::-1], Image.Resampling.BILINEAR), np.float32)
     except (UnidentifiedImageError, OSError) as e:
         raise PreprocessError(STEP, f"unreadable clean plate ({e})", path) from None
+    if abs(np.log((W / H) / (size[1] / size[0]))) > 0.02:  # another camera, crop or orientation
+        raise PreprocessError(
+            STEP, f"the clean plate is {W}×{H}, not the frames' aspect ratio ({size[1]}×{size[0]})", path
+        )
     return plate / 255
 
 
