@@ -32,9 +32,8 @@ import trimesh
 from scipy.spatial.transform import Rotation
 
 from hold.data.sequence import read_sequence
-from hold.suite.runner import run_step
+from hold.suite.runner import run_step, synthesise_once
 from hold.suite.spec import load_suite
-from hold.suite.steps import CLIP_FILE
 from hold.utils.io import write_json
 
 SOURCE_NAMES = {0: "sfm", 1: "interpolated", 2: "hand_anchored", 3: "other"}
@@ -96,15 +95,9 @@ def main() -> None:
     results = {}
     for clip in clips:
         path = args.out / "clips" / clip.name
-        path.mkdir(parents=True, exist_ok=True)
-        write_json(path / CLIP_FILE, {**clip.__dict__, "fingerprint": clip.fingerprint()})
-        if not (path / "raw" / "gt" / "gt.npz").exists():
-            code, _ = run_step(
-                "synthesise", [str(path / CLIP_FILE), str(path / "raw")], path / "logs" / "synth.log", 600
-            )
-            if code != 0:
-                results[clip.name] = {"status": "failed", "step": "synthesise"}
-                continue
+        if not synthesise_once(clip, path, 600):
+            results[clip.name] = {"status": "failed", "step": "synthesise"}
+            continue
         argv = [str(path / "raw"), str(path / "sequence"), "hands.backend=import", *args.preprocess]
         if args.redo != "none":
             argv += ["--redo"] + (["--steps", "sfm,align,build"] if args.redo == "sfm" else [])

@@ -14,6 +14,7 @@ The issue's targets apply to the median clip: object IoU ≥ 0.85, hand IoU ≥ 
 
     python bench/bench_static_masks.py --out /tmp/static --json bench/results/static_masks.json
     python bench/bench_static_masks.py --out /tmp/static --subset quick
+    python bench/bench_static_masks.py --out /tmp/static --clean-plate --json bench/results/static_masks_plate.json
 """
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ import numpy as np
 from PIL import Image
 
 from hold.data.sequence import LABEL_OBJECT, LABEL_RIGHT, LABEL_UNKNOWN
-from hold.suite.runner import run_step
+from hold.suite.runner import synthesise_once
 from hold.suite.spec import load_suite
-from hold.suite.steps import CLIP_FILE
 from hold.utils.io import write_json
 from hold.utils.logging import setup_logging
 from preprocess.config import load_preprocess_config
@@ -75,24 +75,27 @@ def main() -> None:
     parser.add_argument("--clips", default=None, help="comma-separated clip names")
     parser.add_argument("--backend", default="static", help="masks.backend under test")
     parser.add_argument("--preprocess", action="append", default=[], help="extra KEY=VALUE for preprocessing")
+    parser.add_argument(
+        "--clean-plate", action="store_true",
+        help="static backend: give it the generator's clean plate (RAW/synth/background.png)",
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     args = parser.parse_args()
     setup_logging()
     suite = load_suite(args.suite)
     clips = suite.select(args.subset, args.clips.split(",") if args.clips else None)
-    cfg = load_preprocess_config([f"masks.backend={args.backend}", *args.preprocess])
     results = {}
     for clip in clips:
         path = args.out / "clips" / clip.name
-        path.mkdir(parents=True, exist_ok=True)
-        write_json(path / CLIP_FILE, {**clip.__dict__, "fingerprint": clip.fingerprint()})
-        if not (path / "raw" / "gt" / "gt.npz").exists():
-            code, _ = run_step(
-                "synthesise", [str(path / CLIP_FILE), str(path / "raw")], path / "logs" / "synth.log", 900
-            )
-            if code != 0:
-                results[clip.name] = {"status": "failed", "step": "synthesise"}
-                continue
+        if not synthesise_once(clip, path, 900):
+            results[clip.name] = {"status": "failed", "step": "synthesise"}
+            continue
+        plate = (
+            [f"masks.static.background={path / 'raw' / 'synth' / 'background.png'}"]
+            if args.clean_plate
+            else []
+        )
+        cfg = load_preprocess_config([f"masks.backend={args.backend}", *args.preprocess, *plate])
         start = time.perf_counter()
         run = run_pipeline(path / "raw", path / "sequence", ["frames", "hands", "masks"], redo=True, cfg=cfg)
         labels = path / "raw" / "synth" / "labels"
@@ -115,6 +118,7 @@ def main() -> None:
         "clips": len(results),
         "ok": len(ok),
         "preprocess_args": args.preprocess,
+        "clean_plate": args.clean_plate,
         "clips_with_warnings": sorted(name for name, r in results.items() if r.get("warnings")),
     }
     for key, target in TARGETS.items():

@@ -276,13 +276,21 @@ def unseen_by_colour(
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     sub = np.ascontiguousarray(gc[y0:y1, x0:x1])
     crop = np.ascontiguousarray((frame[y0:y1, x0:x1] * 255).astype(np.uint8)[..., ::-1])  # BGR
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(crop, sub, None, bgd, fgd, cfg.grabcut_iterations, cv2.GC_INIT_WITH_MASK)
+    _grabcut(crop, sub, cfg.grabcut_iterations)
     out = fg.copy()
     decided = np.zeros_like(fg)
     decided[y0:y1, x0:x1] = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
     out[todo] = decided[todo]
     return out
+
+
+def _grabcut(image: np.ndarray, labels: np.ndarray, iterations: int) -> None:
+    """OpenCV's GrabCut on a BGR image, updating the GC_* ``labels`` in place. Its GMMs start from
+    k-means on OpenCV's global random state: reseeded so that a frame's labels do not depend on which
+    frames and clips the process handled before."""
+    cv2.setRNGSeed(0)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.grabCut(image, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
 
 
 def _gains(frames: np.ndarray, background: np.ndarray, excluded: np.ndarray) -> np.ndarray:
@@ -371,8 +379,7 @@ def refine_hand(
     x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, sil.shape[1])
     crop = np.ascontiguousarray((frame[y0:y1, x0:x1] * 255).astype(np.uint8)[..., ::-1])  # BGR
     sub = np.ascontiguousarray(gc[y0:y1, x0:x1])
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(crop, sub, None, bgd, fgd, cfg.grabcut_iterations, cv2.GC_INIT_WITH_MASK)
+    _grabcut(crop, sub, cfg.grabcut_iterations)
     hand = np.zeros_like(sil)
     hand[y0:y1, x0:x1] = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
     hand &= fg | core

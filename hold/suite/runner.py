@@ -155,6 +155,19 @@ def run_step(name: str, argv: list[str], log_path: Path, timeout_s: float) -> tu
     return code, time.perf_counter() - start
 
 
+def synthesise_once(clip: ClipSpec, path: Path, timeout_s: float = 900) -> bool:
+    """The clip's RAW dir in ``path/raw``, synthesised unless it is there (benchmarks that stop after
+    preprocessing); False when synthesis failed (its log: ``path/logs/synth.log``)."""
+    path.mkdir(parents=True, exist_ok=True)
+    _check_clip_file(path, clip)
+    if (path / "raw" / "gt" / "gt.npz").exists():
+        return True
+    code, _ = run_step(
+        "synthesise", [str(path / CLIP_FILE), str(path / "raw")], path / "logs" / "synth.log", timeout_s
+    )
+    return code == 0
+
+
 def run_clip(
     clip: ClipSpec, out: Path, opts: RunOptions, say: Callable[[str], None] = print
 ) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from hold.data.synthetic.generate import generate
 
@@ -61,3 +62,12 @@ def test_lighting_drifts_over_the_clip_and_noise_is_per_frame(clips: Path):
     noise = np.median([np.std(r) for r in residuals]) / 255
     assert 0.01 < noise < 0.04
     assert not np.allclose(residuals[0], residuals[1], atol=1)  # fresh noise in every frame
+
+
+def test_a_static_camera_clip_comes_with_a_clean_plate(clips: Path):
+    """synth/background.png is the scene without hand and object: the frames' background pixels."""
+    plate = np.asarray(Image.open(clips / "plain" / "synth" / "background.png")).astype(np.float64)
+    for t in range(BASE["num_frames"]):
+        frame = _load(clips, "plain", "frames", t)
+        background = ndimage.binary_erosion(_load(clips, "plain", "synth/labels", t) == 0, iterations=2)
+        assert plate.shape == frame.shape and np.abs(plate - frame)[background].max() <= 1

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 CONTACT_SHEET = "contact_sheet.png"
 # New streams go last: SeedSequence children are numbered, so the earlier streams stay as they were.
-_STREAMS = ("object", "grasp", "motion", "background", "skin", "masks", "hands", "oracle", "sensor")
+# New streams go last: spawned children do not depend on how many follow, so older clips stay identical.
+_STREAMS = ("object", "grasp", "motion", "background", "skin", "masks", "hands", "oracle", "sensor", "plate")
 _SKIN_WAVES = 6  # random plane waves summed into the skin's low-frequency albedo variation
 _SKIN_FREQ = 40.0  # their spatial frequency, radians per metre
 _BACKGROUND_SAMPLES = 20000  # wall samples that seed its texture cells
@@ -292,6 +293,13 @@ def _render_sequence(
         images.append(out.rgb)
         labels.append(out.labels)
         depth.append(out.depth)
+    plate = None
+    if cfg.camera_motion == "static":  # what a user films before the hand enters
+        scene = [RenderMesh(v @ traj.world_R[0].T + traj.world_t[0], f, 0, a, v) for v, f, a in statics]
+        plate = render(scene, K, cfg.image_size, Lighting(direction, cfg.ambient), cfg.supersample).rgb
+        if cfg.image_noise > 0:
+            noise = rngs["plate"].normal(0.0, cfg.image_noise * 255.0, plate.shape)
+            plate = np.clip(np.round(plate + noise), 0, 255).astype(np.uint8)
     return RenderedSequence(
         K=K,
         images=np.stack(images),
@@ -307,4 +315,5 @@ def _render_sequence(
         object_t=traj.group_t,
         object_ply=obj.to_ply(),
         hand_model=hand.name,
+        plate=plate,
     )

@@ -46,6 +46,7 @@ class RenderedSequence:
     object_t: np.ndarray  # (T, 3)
     object_ply: bytes  # GT mesh, own frame, metres, vertex colours
     hand_model: str
+    plate: np.ndarray | None = None  # (H, W, 3) uint8 the static scene without hand and object
 
 
 def write_raw(
@@ -54,7 +55,9 @@ def write_raw(
     """Write a RAW dir: frames/, camera.json, masks/ and hands.npz (emulated estimators), gt/, synth/.
 
     ``synth/`` holds what no real RAW dir has but tests and diagnostics want: the exact label maps,
-    depth and hand/object parameters; ``synth.json`` records the seed, config and noise levels.
+    depth and hand/object parameters, and for a static camera a clean plate (``background.png``: the
+    scene without hand and object, under the light's nominal intensity (the drift wobbles about it), with sensor noise; a user's RAW dir
+    would hold it as RAW/background.png); ``synth.json`` records the seed, config and noise levels.
 
     Args:
         root: RAW dir (created).
@@ -80,6 +83,8 @@ def write_raw(
         {"right.kp2d": hands.kp2d, "right.kp3d": hands.kp3d, "right.valid": hands.valid},
     )
     write_npz(root / "synth" / "depth.npz", {"depth": seq.depth})
+    if seq.plate is not None:
+        write_png(root / "synth" / "background.png", seq.plate)
     write_npz(
         root / "synth" / "params.npz",
         {
