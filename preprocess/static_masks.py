@@ -37,6 +37,7 @@ from preprocess.hand_views import MIDDLE_MCP, WRIST, HandView, load_hand_views, 
 STEP = "masks"
 SIDE_LABELS = {"right": LABEL_RIGHT, "left": LABEL_LEFT}
 _MAD_TO_STD = 1.4826
+_NOISE_SIGMAS = 2.5  # chromaticity tolerance added per unit of noise / brightness (≈ 3σ of its mean abs)
 _DISC3 = ndimage.generate_binary_structure(2, 1)
 log = get_logger("preprocess.static")
 
@@ -319,20 +320,24 @@ def foreground(
     lum_f, lum_b = corrected.mean(-1), np.maximum(bg.mean(-1), 1e-3)
     ratio = lum_f / lum_b
     chroma = np.abs(corrected / np.maximum(lum_f, 1e-3)[..., None] - bg / lum_b[..., None]).sum(-1) / 3
+    # Sensor noise moves a dark pixel's chromaticity by about noise / brightness: tolerate that much more.
+    chroma_tolerance = cfg.shadow_chroma + _NOISE_SIGMAS * noise / np.maximum(lum_f, 1e-3)
     shadow = (
         (ratio >= cfg.shadow_min_ratio)
         & (ratio <= cfg.shadow_max_ratio)
-        & (chroma <= cfg.shadow_chroma)
-        & _same_texture(lum_f, lum_b, cfg)
+        & (chroma <= chroma_tolerance)
+        & _same_texture(lum_f, lum_b, noise / np.sqrt(3), cfg)
     )
     fg = (diff > threshold) & ~shadow
     fg = np.stack([_clean(f, cfg.min_region_fraction) for f in fg])
     return fg, shadow & (diff > threshold), noise, threshold
 
 
-def _same_texture(lum_f: np.ndarray, lum_b: np.ndarray, cfg: StaticMasksConfig) -> np.ndarray:
+def _same_texture(lum_f: np.ndarray, lum_b: np.ndarray, noise: float, cfg: StaticMasksConfig) -> np.ndarray:
     """Where the background has texture, a shadow keeps it: local normalised cross-correlation of the
-    frame and the background ≥ ``shadow_texture_ncc``. Flat background passes (nothing to compare)."""
+    frame and the background ≥ ``shadow_texture_ncc``. Flat background passes (nothing to compare),
+    and so does background whose only texture is noise (local std within twice the brightness noise
+    ``noise``: a noisy clean plate of a plain wall)."""
     size = (1, cfg.texture_window, cfg.texture_window)
 
     def local(a: np.ndarray) -> np.ndarray:
@@ -343,7 +348,7 @@ def _same_texture(lum_f: np.ndarray, lum_b: np.ndarray, cfg: StaticMasksConfig) 
     cov = local(lum_f * b) - mf * mb
     var_f = np.maximum(local(lum_f**2) - mf**2, 0)
     var_b = np.maximum(local(b**2) - mb**2, 0)
-    flat = np.sqrt(var_b) < cfg.texture_min_std * np.maximum(mb, 1e-3)
+    flat = np.sqrt(var_b) < np.maximum(cfg.texture_min_std * np.maximum(mb, 1e-3), 2 * noise)
     ncc = cov / np.sqrt(np.maximum(var_f * var_b, 1e-12))
     return flat | (ncc >= cfg.shadow_texture_ncc)
 
