@@ -183,11 +183,13 @@ def run_masks(
 
         masks, backend_report = sam2_masks(raw, frames_dir, work / "hands", info, cfg.sam2, hand_cfg, device)
     else:
-        from preprocess.static_masks import static_masks
+        from preprocess.static_masks import mark_boundaries, static_masks
 
         masks, backend_report = static_masks(raw, frames_dir, work / "hands", info, cfg.static, hand_cfg)
     if cfg.cleanup:
         masks = [clean_labels(m, cfg.min_component_fraction, cfg.max_hole_fraction) for m in masks]
+    if cfg.backend == "static":  # after the clean-up: a ring around every filled texture speck would stay
+        masks = [mark_boundaries(m, cfg.static.border_px) for m in masks]
     fractions = np.array([(m == LABEL_OBJECT).mean() for m in masks])
     with_object = fractions >= cfg.min_object_fraction
     if with_object.mean() < cfg.min_frames_with_object:

@@ -12,7 +12,8 @@
    not hand).
 4. **Object**: the rest of the foreground near the hand. Foreground that is far from it, or that
    enters from the image border beyond the wrist (an arm), is unknown (255), not object.
-5. Unknown (255) on a thin band along every boundary, where a pixel's label is least certain.
+5. Unknown (255) on a thin band along every boundary, where a pixel's label is least certain
+   (``mark_boundaries``, applied by the masks step after its clean-up has filled small holes).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def static_masks(
         labels[unknown] = LABEL_UNKNOWN
         report.unknown_foreground_fraction.append(float(unknown.sum() / max(frame_fg.sum(), 1)))
         report.shadow_fraction.append(float(shadow[t].mean()))
-        out.append(mark_boundaries(labels, cfg.border_px))
+        out.append(labels)  # the masks step cleans them up, then marks the boundaries unknown
     report.gain_range = (float(gains.min()), float(gains.max()))
     if report.never_uncovered_fraction > cfg.warn_unseen_fraction:
         report.warn(
