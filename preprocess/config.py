@@ -331,6 +331,11 @@ class SfmConfig:
     on when they are known (and with pycolmap), else the whole frame is enlarged."""
     crop_margin: float = 0.15
     """Margin added on each side of the object-mask box, as a fraction of its longer side."""
+    crop_min_part: float = 0.25
+    """The crop box holds the object mask's largest component and every component at least this fraction
+    of its size: a held object that the fingers cut in two keeps both parts (with the largest alone, the
+    crop jumped between them from frame to frame and SfM split the clip into two models). 1: the largest
+    component only."""
     feature_mask_erode: float = 0.005
     """Features are extracted only inside the object mask eroded by this fraction of the longer image
     side (2 px at 320 px): few features on the painted silhouette or on a segmenter's ragged boundary,
@@ -453,6 +458,8 @@ class SfmConfig:
             raise ValueError(f"hull_extent must be > 1 (SfM-cloud radii), found {self.hull_extent}")
         if self.crop_margin < 0:
             raise ValueError(f"crop_margin must be ≥ 0, found {self.crop_margin}")
+        if not 0 < self.crop_min_part <= 1:
+            raise ValueError(f"crop_min_part must lie in (0, 1], found {self.crop_min_part}")
         if self.hull_min_frames < 1:
             raise ValueError(f"hull_min_frames must be ≥ 1, found {self.hull_min_frames}")
         if not self.hand_robust_scale_deg > 0 or not 0 < self.mask_reach_percentile <= 100:

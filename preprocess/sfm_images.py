@@ -53,13 +53,15 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
     return K
 
 
-def crop_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:
-    """Square (x0, y0, x1, y1) around the box of the mask's largest component (a segmenter's stray blobs
-    would blow it up), enlarged by ``margin`` × its longer side on each side; may reach outside the
-    image (the outside is painted like the background)."""
-    components, count = ndimage.label(mask)
+def crop_box(mask: np.ndarray, margin: float, min_part: float = 1.0) -> tuple[int, int, int, int]:
+    """Square (x0, y0, x1, y1) around the box of the mask's largest component and of every component at
+    least ``min_part`` × its size (the parts of an object that fingers cut in two; a segmenter's stray
+    blobs, smaller, would blow the box up), enlarged by ``margin`` × its longer side on each side; may
+    reach outside the image (the outside is painted like the background)."""
+    components, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
     if count > 1:
-        mask = components == 1 + int(np.argmax(np.bincount(components.ravel())[1:]))
+        sizes = np.bincount(components.ravel())[1:]
+        mask = np.isin(components, np.flatnonzero(sizes >= min_part * sizes.max()) + 1)
     ys, xs = np.nonzero(mask)
     cx, cy = 0.5 * (xs.min() + xs.max() + 1), 0.5 * (ys.min() + ys.max() + 1)
     half = 0.5 * max(xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) * (1 + 2 * margin)
@@ -98,7 +100,7 @@ def object_only_images(
         inner = (ndimage.binary_erosion(obj, erode) if erode is not None else obj).astype(np.uint8) * 255
         K_t = np.array(K, np.float64, copy=True)
         if crop:
-            box = crop_box(obj, cfg.crop_margin)
+            box = crop_box(obj, cfg.crop_margin, cfg.crop_min_part)
             rgb, inner = _crop(rgb, box, cfg.background_value), _crop(inner, box, 0)
             K_t[0, 2] -= box[0]
             K_t[1, 2] -= box[1]

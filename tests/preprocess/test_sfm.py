@@ -117,8 +117,17 @@ def test_crop_box_follows_the_largest_component_with_a_margin():
     mask = np.zeros((100, 100), bool)
     mask[40:60, 30:50] = True  # the object, 20 px
     mask[2:4, 90:92] = True  # a stray blob far away
-    x0, y0, x1, y1 = crop_box(mask, 0.25)
+    x0, y0, x1, y1 = crop_box(mask, 0.25, min_part=0.25)
     assert (x1 - x0, y1 - y0) == (30, 30) and (x0, y0) == (25, 35)
+
+
+def test_crop_box_keeps_both_parts_of_an_object_cut_by_the_fingers():
+    mask = np.zeros((100, 100), bool)
+    mask[20:40, 30:50] = True  # above the fingers
+    mask[46:60, 30:50] = True  # below them, a little smaller
+    mask[90:92, 2:4] = True  # a stray blob
+    assert crop_box(mask, 0.0, min_part=0.25) == (20, 20, 60, 60)  # both parts, not the blob
+    assert crop_box(mask, 0.0, min_part=1.0) == (30, 20, 50, 40)  # the largest part alone
 
 
 def test_hloc_backend_is_chosen_and_called(monkeypatch, tmp_path: Path):
