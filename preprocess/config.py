@@ -138,6 +138,12 @@ class StaticMasksConfig:
     wide as foreground; soft shadows (penumbrae of a few pixels) pass."""
     texture_window: int = 7
     """Side (pixels) of the window of that correlation."""
+    shadow_noise_sigmas: float = 2.5
+    """Sensor noise moves a dark pixel's chromaticity by about noise / brightness: the shadow's chromaticity
+    tolerance grows by this × that (≈ 3σ of its mean absolute difference)."""
+    texture_noise_sigmas: float = 2.0
+    """Background whose local brightness varies by less than this × the clip's brightness noise has no
+    texture to compare (a noisy clean plate of a plain wall)."""
     texture_min_std: float = 0.03
     """Background whose local brightness varies less than this (relative) is flat: no texture test."""
     min_region_fraction: float = 0.0005
@@ -158,7 +164,10 @@ class StaticMasksConfig:
 
     def __post_init__(self) -> None:
         at_least(self, 1, "iterations", "texture_window")
-        at_least(self, 0, "grabcut_iterations", "border_px", "hand_core", "hand_band", "noise_factor")
+        at_least(
+            self, 0, "grabcut_iterations", "border_px", "hand_core", "hand_band", "noise_factor",
+            "shadow_noise_sigmas", "texture_noise_sigmas",
+        )  # fmt: skip
         positive(self, "threshold", "object_reach", "mode_tolerance")
         fraction(
             self,

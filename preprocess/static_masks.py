@@ -38,7 +38,7 @@ from preprocess.hand_views import MIDDLE_MCP, WRIST, HandView, load_hand_views, 
 STEP = "masks"
 SIDE_LABELS = {"right": LABEL_RIGHT, "left": LABEL_LEFT}
 _MAD_TO_STD = 1.4826
-_NOISE_SIGMAS = 2.5  # chromaticity tolerance added per unit of noise / brightness (≈ 3σ of its mean abs)
+_PLATE_ASPECT_TOLERANCE = 0.02  # log-ratio of aspect ratios: a rounding of the size, not another camera
 _DISC3 = ndimage.generate_binary_structure(2, 1)
 log = get_logger("preprocess.static")
 
@@ -156,7 +156,7 @@ def _clean_plate(raw: Path, cfg: StaticMasksConfig, size: tuple[int, int]) -> np
             plate = np.asarray(im.convert("RGB").resize(size[::-1], Image.Resampling.BILINEAR), np.float32)
     except (UnidentifiedImageError, OSError) as e:
         raise PreprocessError(STEP, f"unreadable clean plate ({e})", path) from None
-    if abs(np.log((W / H) / (size[1] / size[0]))) > 0.02:  # another camera, crop or orientation
+    if abs(np.log((W / H) / (size[1] / size[0]))) > _PLATE_ASPECT_TOLERANCE:
         raise PreprocessError(
             STEP, f"the clean plate is {W}×{H}, not the frames' aspect ratio ({size[1]}×{size[0]})", path
         )
@@ -322,7 +322,7 @@ def foreground(
     ratio = lum_f / lum_b
     chroma = np.abs(corrected / np.maximum(lum_f, 1e-3)[..., None] - bg / lum_b[..., None]).sum(-1) / 3
     # Sensor noise moves a dark pixel's chromaticity by about noise / brightness: tolerate that much more.
-    chroma_tolerance = cfg.shadow_chroma + _NOISE_SIGMAS * noise / np.maximum(lum_f, 1e-3)
+    chroma_tolerance = cfg.shadow_chroma + cfg.shadow_noise_sigmas * noise / np.maximum(lum_f, 1e-3)
     shadow = (
         (ratio >= cfg.shadow_min_ratio)
         & (ratio <= cfg.shadow_max_ratio)
@@ -337,8 +337,8 @@ def foreground(
 def _same_texture(lum_f: np.ndarray, lum_b: np.ndarray, noise: float, cfg: StaticMasksConfig) -> np.ndarray:
     """Where the background has texture, a shadow keeps it: local normalised cross-correlation of the
     frame and the background ≥ ``shadow_texture_ncc``. Flat background passes (nothing to compare),
-    and so does background whose only texture is noise (local std within twice the brightness noise
-    ``noise``: a noisy clean plate of a plain wall)."""
+    and so does background whose only texture is noise (local std within ``texture_noise_sigmas`` × the brightness
+    noise ``noise``: a noisy clean plate of a plain wall)."""
     size = (1, cfg.texture_window, cfg.texture_window)
 
     def local(a: np.ndarray) -> np.ndarray:
@@ -349,7 +349,9 @@ def _same_texture(lum_f: np.ndarray, lum_b: np.ndarray, noise: float, cfg: Stati
     cov = local(lum_f * b) - mf * mb
     var_f = np.maximum(local(lum_f**2) - mf**2, 0)
     var_b = np.maximum(local(b**2) - mb**2, 0)
-    flat = np.sqrt(var_b) < np.maximum(cfg.texture_min_std * np.maximum(mb, 1e-3), 2 * noise)
+    flat = np.sqrt(var_b) < np.maximum(
+        cfg.texture_min_std * np.maximum(mb, 1e-3), cfg.texture_noise_sigmas * noise
+    )
     ncc = cov / np.sqrt(np.maximum(var_f * var_b, 1e-12))
     return flat | (ncc >= cfg.shadow_texture_ncc)
 
