@@ -7,6 +7,10 @@ estimator's noise is the clip's), then per frame and label (object, hand):
 - IoU over the pixels the backend labelled (its unknown, 255, pixels are left out: training ignores
   them), median and worst frame;
 - the share of the true object / hand pixels the backend left unknown (what that leaving-out hides);
+- where the object's labelled edges lie against its true edges, with the background and with the
+  hand: pixels of object labelled as the neighbour minus pixels of the neighbour labelled as object,
+  per pixel of true edge, summed over the clip (positive: the object is labelled that many pixels
+  small on that side; unknown pixels count for neither);
 - the same numbers for the RAW dir's emulated segmenter masks (what ``import`` would use), for scale;
 - the backend's own numbers and warnings (masks.json).
 
@@ -28,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
-from hold.data.sequence import LABEL_OBJECT, LABEL_RIGHT, LABEL_UNKNOWN
+from hold.data.sequence import LABEL_BACKGROUND, LABEL_OBJECT, LABEL_RIGHT, LABEL_UNKNOWN
 from hold.suite.runner import synthesise_once
 from hold.suite.spec import load_suite
 from hold.utils.io import write_json
@@ -39,6 +44,8 @@ from preprocess.pipeline import run_pipeline
 
 TARGETS = {"object_iou": 0.85, "hand_iou": 0.90}
 LABELS = {"object": LABEL_OBJECT, "hand": LABEL_RIGHT}
+EDGE_NEIGHBOURS = {"background": LABEL_BACKGROUND, "hand": LABEL_RIGHT}
+_EDGE_ZONE = 4  # pixels either side of a true edge in which its label errors are counted
 
 
 def frame_scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
@@ -53,17 +60,34 @@ def frame_scores(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return out
 
 
+def edge_counts(pred: np.ndarray, gt: np.ndarray, neighbour: int) -> np.ndarray:
+    """(true edge pixels, object pixels labelled ``neighbour``, ``neighbour`` pixels labelled object),
+    within a few pixels of the object's edge with ``neighbour`` and away from any third label."""
+    third = ~np.isin(gt, [LABEL_OBJECT, neighbour])
+    away = ~ndimage.binary_dilation(third, iterations=_EDGE_ZONE)
+    edge = (gt == LABEL_OBJECT) & ndimage.binary_dilation(gt == neighbour) & away
+    zone = ndimage.binary_dilation(edge, iterations=_EDGE_ZONE) & away
+    lost = zone & (gt == LABEL_OBJECT) & (pred == neighbour)
+    gained = zone & (gt == neighbour) & (pred == LABEL_OBJECT)
+    return np.array([edge.sum(), lost.sum(), gained.sum()])
+
+
 def score(pred_dir: Path, gt_dir: Path) -> dict:
     """Median and worst frame of ``frame_scores`` over the clip."""
-    frames = [
-        frame_scores(np.asarray(Image.open(p)), np.asarray(Image.open(gt_dir / p.name)))
-        for p in sorted(pred_dir.glob("[0-9]*.png"))
-    ]
+    frames = []
+    edges = {name: np.zeros(3, int) for name in EDGE_NEIGHBOURS}
+    for p in sorted(pred_dir.glob("[0-9]*.png")):
+        pred, gt = np.asarray(Image.open(p)), np.asarray(Image.open(gt_dir / p.name))
+        frames.append(frame_scores(pred, gt))
+        for name, label in EDGE_NEIGHBOURS.items():
+            edges[name] += edge_counts(pred, gt, label)
     out = {}
     for key in frames[0]:
         values = [f[key] for f in frames]
         worst = min(values) if key.endswith("iou") else max(values)
         out[key] = {"median": round(statistics.median(values), 4), "worst": round(worst, 4)}
+    for name, (edge, lost, gained) in edges.items():
+        out[f"object_edge_inward_px_{name}"] = round(float((lost - gained) / max(edge, 1)), 3)
     return out
 
 
@@ -133,6 +157,11 @@ def main() -> None:
         summary[f"{key}_median_clip"] = (
             round(statistics.median(r[args.backend][key]["median"] for r in ok), 4) if ok else None
         )
+    for key in (f"object_edge_inward_px_{n}" for n in EDGE_NEIGHBOURS):
+        for source in (args.backend, "import"):
+            summary[f"{key}_median_clip" + ("_import" if source == "import" else "")] = (
+                round(statistics.median(r[source][key] for r in ok), 3) if ok else None
+            )
     summary["machine"] = {"platform": platform.platform(), "python": platform.python_version()}
     print(json.dumps(summary, indent=1))
     if args.json:

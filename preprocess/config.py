@@ -158,6 +158,10 @@ class StaticMasksConfig:
     """Foreground farther than this × the hand's size from the hand is not the held object (unknown)."""
     border_px: int = 1
     """Pixels on each side of every label boundary that are marked unknown (255)."""
+    unseen_margin_px: int = 3
+    """Where the background was never seen (``mode_min_frames``), the pixels GrabCut calls background
+    within this many pixels of the object are left unknown: a guess from colours alone, and it tends
+    to take the object's edge for background."""
     warn_unseen_fraction: float = 0.05
     """Warn when the background behind more than this fraction of the image was never seen, or when
     more than this fraction of a frame's foreground is left unknown."""
@@ -165,7 +169,7 @@ class StaticMasksConfig:
     def __post_init__(self) -> None:
         at_least(self, 1, "iterations", "texture_window")
         at_least(
-            self, 0, "grabcut_iterations", "border_px", "hand_core", "hand_band", "noise_factor",
+            self, 0, "grabcut_iterations", "border_px", "unseen_margin_px", "hand_core", "hand_band", "noise_factor",
             "shadow_noise_sigmas", "texture_noise_sigmas",
         )  # fmt: skip
         positive(self, "threshold", "object_reach", "mode_tolerance")

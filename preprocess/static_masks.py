@@ -13,7 +13,9 @@
 4. **Object**: the rest of the foreground near the hand. Foreground that is far from it, or that
    enters from the image border beyond the wrist (an arm), is unknown (255), not object.
 5. Unknown (255) on a thin band along every boundary, where a pixel's label is least certain
-   (``mark_boundaries``, applied by the masks step after its clean-up has filled small holes).
+   (``mark_boundaries``, applied by the masks step after its clean-up has filled small holes), and
+   on the background next to the object where the background was never seen and GrabCut guessed it
+   (``leave_guesses_unknown``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class StaticReport:
     shadow_fraction: list[float] = field(default_factory=list)  # per frame: pixels explained as shadow
     frames_without_hand: int = 0  # frames where the fitted hand projects to no pixel
     unknown_foreground_fraction: list[float] = field(default_factory=list)  # per frame: foreground → 255
+    guessed_background_px: int = 0  # never-seen background next to the object, left unknown (all frames)
     warnings: list[str] = field(default_factory=list)  # as logged
 
     def as_dict(self) -> dict:
@@ -67,6 +70,7 @@ class StaticReport:
             "shadow_fraction": [round(f, 5) for f in self.shadow_fraction],
             "frames_without_hand": self.frames_without_hand,
             "unknown_foreground_fraction": [round(f, 5) for f in self.unknown_foreground_fraction],
+            "guessed_background_px": self.guessed_background_px,
             "warnings": self.warnings,
         }
 
@@ -120,6 +124,7 @@ def static_masks(
         obj, unknown = split_rest(rest, hand_px, views, t, cfg)
         labels[obj] = LABEL_OBJECT
         labels[unknown] = LABEL_UNKNOWN
+        report.guessed_background_px += leave_guesses_unknown(labels, unseen, cfg.unseen_margin_px)
         report.unknown_foreground_fraction.append(float(unknown.sum() / max(frame_fg.sum(), 1)))
         report.shadow_fraction.append(float(shadow[t].mean()))
         out.append(labels)  # the masks step cleans them up, then marks the boundaries unknown
@@ -419,6 +424,21 @@ def split_rest(
         else:
             obj |= region
     return obj, unknown
+
+
+def leave_guesses_unknown(labels: np.ndarray, unseen: np.ndarray, margin: int) -> int:
+    """Set to unknown, in place, the background pixels within ``margin`` pixels of the object where the
+    background was never seen; returns how many. There GrabCut told the object from the background by
+    colour alone, and it takes the object's edge for background (it misses the pixels the object
+    covers in part, and whole stretches of edge where the object's colour resembles what recurs there):
+    on the static suite's bottle, 3.5 k object pixels labelled background without this, 1.1 k with a
+    margin of 3 px, and the trained object's scale error went from −6.2 to −2.9 %."""
+    if not margin:
+        return 0
+    guessed = unseen & (labels == LABEL_BACKGROUND)
+    guessed &= ndimage.binary_dilation(labels == LABEL_OBJECT, _DISC3, iterations=margin)
+    labels[guessed] = LABEL_UNKNOWN
+    return int(guessed.sum())
 
 
 def _beyond_wrist(region: np.ndarray, view: HandView, t: int) -> bool:

@@ -17,7 +17,13 @@ from preprocess.config import StaticMasksConfig, load_preprocess_config
 from preprocess.errors import PreprocessError
 from preprocess.pipeline import run_pipeline
 from preprocess.report import REPORT_JSON
-from preprocess.static_masks import background_from_clip, foreground, mark_boundaries, temporal_mode
+from preprocess.static_masks import (
+    background_from_clip,
+    foreground,
+    leave_guesses_unknown,
+    mark_boundaries,
+    temporal_mode,
+)
 
 STATIC_CLIP = {
     "num_frames": 10,
@@ -90,6 +96,21 @@ def test_boundaries_become_unknown():
     assert out[4, 8] == LABEL_UNKNOWN  # hand next to background
     assert out[3, 3] == LABEL_UNKNOWN  # object next to hand (diagonal)
     assert np.array_equal(mark_boundaries(labels, 0), labels)
+
+
+def test_never_seen_background_next_to_the_object_is_unknown():
+    labels = np.zeros((12, 12), np.uint8)
+    labels[4:8, 4:8] = LABEL_OBJECT
+    unseen = np.zeros((12, 12), bool)
+    unseen[:, :6] = True  # the left half's background was never seen: GrabCut guessed it
+    out = labels.copy()
+    count = leave_guesses_unknown(out, unseen, 2)
+    assert out[5, 3] == LABEL_UNKNOWN and out[5, 2] == LABEL_UNKNOWN  # 1 and 2 px left of the object
+    assert out[5, 1] == LABEL_BACKGROUND  # beyond the margin
+    assert out[5, 9] == LABEL_BACKGROUND  # right of the object: background seen, kept
+    assert np.array_equal(out[4:8, 4:8], labels[4:8, 4:8])  # the object is untouched
+    assert count == int((out == LABEL_UNKNOWN).sum()) > 0
+    assert leave_guesses_unknown(labels.copy(), unseen, 0) == 0
 
 
 def test_static_needs_the_hands_step(tmp_path: Path):
