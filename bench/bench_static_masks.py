@@ -73,7 +73,7 @@ def edge_counts(pred: np.ndarray, gt: np.ndarray, neighbour: int) -> np.ndarray:
 
 
 def score(pred_dir: Path, gt_dir: Path) -> dict:
-    """Median and worst frame of ``frame_scores`` over the clip."""
+    """Median and worst frame of ``frame_scores`` over the clip, and the object's edge offsets."""
     frames = []
     edges = {name: np.zeros(3, int) for name in EDGE_NEIGHBOURS}
     for p in sorted(pred_dir.glob("[0-9]*.png")):
@@ -159,7 +159,7 @@ def main() -> None:
         )
     for key in (f"object_edge_inward_px_{n}" for n in EDGE_NEIGHBOURS):
         for source in (args.backend, "import"):
-            summary[f"{key}_median_clip" + ("_import" if source == "import" else "")] = (
+            summary[f"{key}_import_median_clip" if source == "import" else f"{key}_median_clip"] = (
                 round(statistics.median(r[source][key] for r in ok), 3) if ok else None
             )
     summary["machine"] = {"platform": platform.platform(), "python": platform.python_version()}

@@ -169,8 +169,8 @@ class StaticMasksConfig:
     def __post_init__(self) -> None:
         at_least(self, 1, "iterations", "texture_window")
         at_least(
-            self, 0, "grabcut_iterations", "border_px", "unseen_margin_px", "hand_core", "hand_band", "noise_factor",
-            "shadow_noise_sigmas", "texture_noise_sigmas",
+            self, 0, "grabcut_iterations", "border_px", "unseen_margin_px", "hand_core", "hand_band",
+            "noise_factor", "shadow_noise_sigmas", "texture_noise_sigmas",
         )  # fmt: skip
         positive(self, "threshold", "object_reach", "mode_tolerance")
         fraction(
