@@ -363,10 +363,12 @@ class _HandSamplingSdf:
         warp = self.node.deformer.to_canonical(points.reshape(self.n, self.r * S, 3), self.posed, skip)
         if self.neighbours is None:
             self.neighbours = warp.neighbours
-        x_can = warp.points.reshape(-1, 3)
-        sdf = on_rows(hit.reshape(-1), lambda x: (self.node.canonical_sdf(x),), x_can)[0].reshape(hit.shape)
-        # Far from the mesh the skinning weights are meaningless; the vertex distance bounds |sdf|.
-        return torch.where(warp.valid, sdf, warp.distance).reshape(self.n * self.r, S)
+        # Far from the mesh the skinning weights are meaningless and the vertex distance bounds |sdf|:
+        # the network runs only where its value is used (about half of the samples in the hand's
+        # bounding sphere lie farther than skinning_max_dist from every vertex).
+        use = (hit & warp.valid).reshape(-1)
+        sdf = on_rows(use, lambda x: (self.node.canonical_sdf(x),), warp.points.reshape(-1, 3))[0]
+        return torch.where(warp.valid, sdf.reshape(hit.shape), warp.distance).reshape(self.n * self.r, S)
 
 
 class ObjectNode(Node):
