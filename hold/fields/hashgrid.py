@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from hold.config.fields import EncodingConfig
+from hold.fields.compiled import MaybeCompiled
 from hold.fields.interp import interpolate
 
 # Instant-NGP / tinycudann hash primes, one per input dimension (tcnn's ``coherent_prime_hash``).
@@ -84,6 +85,7 @@ class TorchHashGrid(nn.Module):
     def __init__(self, cfg: EncodingConfig, input_dim: int = 3, inference_chunk: int = 8192) -> None:
         super().__init__()
         self.inference_chunk = inference_chunk
+        self.compile = cfg.compile
         if not 1 <= input_dim <= len(HASH_PRIMES):
             raise ValueError(f"hash grid: input_dim must be in [1, {len(HASH_PRIMES)}], found {input_dim}")
         self.input_dim = input_dim
@@ -143,32 +145,60 @@ class TorchHashGrid(nn.Module):
         )
 
     def _corners(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Table rows (L, N, 2^D) int64 and D-linear weights (L, N, 2^D) of every cell corner.
-
-        Level-major, so each level's rows are contiguous (better cache use in the gather).
-        """
-        pos = self.scales.to(x.dtype)[:, None, None] * x[None] + 0.5  # (L, N, D)
-        cell = torch.floor(pos)
-        frac = pos - cell  # ∂frac/∂x = scale; floor is piecewise constant
-        # Per-dimension corner coordinates and weights, (L, N, D, 2): lower and upper vertex.
-        corner = cell.long()[..., None] + torch.arange(2, device=x.device)
-        weights = _combine(torch.stack((1.0 - frac, frac), dim=-1), torch.mul)
-
-        rows = torch.empty(
-            (self.num_levels, x.shape[0], 2**self.input_dim), dtype=torch.long, device=x.device
+        """Table rows (L, N, 2^D) int64 and D-linear weights (L, N, 2^D) of every cell corner."""
+        return _CORNERS(
+            self.compile,
+            x,
+            self.scales,
+            self.dense_strides,
+            self.sizes,
+            self.primes,
+            self.offsets,
+            self.num_dense,
+            self.hash_mask,
         )
-        nd = self.num_dense
-        if nd > 0:
-            # Dense: Σ_d c_d · res^d, mod the level size as tcnn does (it only wraps at the upper face).
-            terms = corner[:nd] * self.dense_strides[:, None, :, None]
-            torch.remainder(_combine(terms, torch.add), self.sizes[:nd, None, None], out=rows[:nd])
-        if nd < self.num_levels:
-            # Hashed (Instant-NGP eq. 4): ⊕_d c_d π_d mod T. T = 2^k, so masking each term first is exact
-            # (and equals tcnn's uint32 arithmetic, whose low k bits are all that survive).
-            terms = (corner[nd:] * self.primes[None, None, :, None]) & self.hash_mask
-            rows[nd:] = _combine(terms, torch.bitwise_xor)
-        rows += self.offsets[:, None, None]
-        return rows, weights
+
+
+def corner_rows_and_weights(
+    x: Tensor,
+    scales: Tensor,
+    dense_strides: Tensor,
+    sizes: Tensor,
+    primes: Tensor,
+    offsets: Tensor,
+    num_dense: int,
+    hash_mask: int,
+) -> tuple[Tensor, Tensor]:
+    """Table rows (L, N, 2^D) int64 and D-linear weights (L, N, 2^D) of every cell corner of (N, D)
+    points, for the levels described by :class:`TorchHashGrid`'s buffers.
+
+    Level-major, so each level's rows are contiguous (better cache use in the gather).
+    """
+    levels, (n, d) = scales.shape[0], x.shape
+    pos = scales.to(x.dtype)[:, None, None] * x[None] + 0.5  # (L, N, D)
+    cell = torch.floor(pos)
+    frac = pos - cell  # ∂frac/∂x = scale; floor is piecewise constant
+    # Per-dimension corner coordinates and weights, (L, N, D, 2): lower and upper vertex.
+    corner = cell.long()[..., None] + torch.arange(2, device=x.device)
+    weights = _combine(torch.stack((1.0 - frac, frac), dim=-1), torch.mul)
+
+    rows = torch.empty((levels, n, 2**d), dtype=torch.long, device=x.device)
+    nd = num_dense
+    if nd > 0:
+        # Dense: Σ_d c_d · res^d, mod the level size as tcnn does (it only wraps at the upper face).
+        terms = corner[:nd] * dense_strides[:, None, :, None]
+        torch.remainder(_combine(terms, torch.add), sizes[:nd, None, None], out=rows[:nd])
+    if nd < levels:
+        # Hashed (Instant-NGP eq. 4): ⊕_d c_d π_d mod T. T = 2^k, so masking each term first is exact
+        # (and equals tcnn's uint32 arithmetic, whose low k bits are all that survive).
+        terms = (corner[nd:] * primes[None, None, :, None]) & hash_mask
+        rows[nd:] = _combine(terms, torch.bitwise_xor)
+    rows += offsets[:, None, None]
+    return rows, weights
+
+
+# The corner arithmetic is a chain of small broadcast ops: compiled, it is one fused loop.
+_CORNERS = MaybeCompiled(corner_rows_and_weights, "hash-grid corners")
 
 
 def _combine(per_dim: Tensor, op) -> Tensor:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from hold.config.fields import SDFNetworkConfig
+from hold.fields.compiled import eager_only
 from hold.fields.encoding import build_encoding
 from hold.fields.mlp import SkipMLP
 
@@ -132,7 +134,8 @@ class SDFNetwork(nn.Module):
             context (evaluation) all three are detached.
         """
         outer_grad = torch.is_grad_enabled()
-        with torch.enable_grad():
+        # In training this graph is differentiated again (retained, maybe twice): compiled code cannot be.
+        with torch.enable_grad(), eager_only() if outer_grad else nullcontext():
             x_in = x if x.requires_grad else x.detach().requires_grad_(True)
             out = self.forward(x_in, cond)
             (gradient,) = torch.autograd.grad(
