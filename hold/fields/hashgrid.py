@@ -11,6 +11,10 @@ Everything is vectorised over points, levels and corners; the per-dimension part
 hash terms, interpolation weights) are combined by broadcasting, so no (L, N, 2^D, D) tensor is built.
 Interpolation is written with plain tensor ops, so it is differentiable twice with respect to the input
 (the eikonal loss backpropagates through ∂features/∂x).
+
+With ``encoding.compile`` the corner arithmetic (``corner_rows_and_weights``) runs through
+``torch.compile``: one fused loop instead of a chain of small broadcast ops. Passes that are
+differentiated twice, and small batches, run the same function eagerly.
 """
 
 from __future__ import annotations
