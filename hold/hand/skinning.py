@@ -48,21 +48,57 @@ def _check_query(points: Tensor, vertices: Tensor) -> Tensor:
     return vertices
 
 
+# Vertices per block of the two-level nearest-vertex search (16 measured fastest of 8–64 on the hand).
+_BLOCK_ROWS = 16
+
+
 @torch.no_grad()
 def nearest_vertices(points: Tensor, vertices: Tensor, k: int, chunk: int) -> Tensor:
     """Indices (B, N, k) of the K nearest of (B, V, 3) or (V, 3) ``vertices`` to (B, N, 3) ``points``.
 
     The costly part of skinning arbitrary points (a points × vertices distance matrix and its top-k),
     so callers that query the same points twice pass the indices on (``HandDeformer.to_canonical``).
+    Ties between equally distant vertices may be ordered differently from a plain top-k.
     """
     vertices = _check_query(points, vertices)
     k = min(k, vertices.shape[1])
+    blocks = -(-vertices.shape[1] // _BLOCK_ROWS)
+    if blocks <= k:  # too few vertices for the blocked search to save anything
+        search = _plain_top_k
+    else:
+        vertices = _pad_vertices(vertices, blocks * _BLOCK_ROWS)
+        search = _blocked_top_k
     # cdist's matrix-product form is fast but loses precision near zero: it only ranks the neighbours,
     # whose distances ``blend_weights`` recomputes exactly
-    return torch.cat(
-        [torch.cdist(p, vertices).topk(k, dim=-1, largest=False).indices for p in points.split(chunk, dim=1)],
-        dim=1,
-    )
+    return torch.cat([search(torch.cdist(p, vertices), k) for p in points.split(chunk, dim=1)], dim=1)
+
+
+def _plain_top_k(distance: Tensor, k: int) -> Tensor:
+    return distance.topk(k, dim=-1, largest=False).indices
+
+
+def _pad_vertices(vertices: Tensor, count: int) -> Tensor:
+    """Vertices padded to ``count`` with points 1 km away, which are never among the nearest."""
+    pad = count - vertices.shape[1]
+    return torch.cat([vertices, vertices.new_full((vertices.shape[0], pad, 3), 1e3)], dim=1) if pad else vertices
+
+
+def _blocked_top_k(distance: Tensor, k: int) -> Tensor:
+    """Top-k smallest of (B, N, V) distances in two levels, exact: a top-k over whole rows of V costs
+    ~4× the rest of the search on the CPU.
+
+    The vertices form V/R blocks of R (block j holds vertices j, j + V/R, …, so a block is a strided
+    slice and its minimum an elementwise one). The k nearest vertices lie in the k blocks with the
+    smallest minima: a vertex in any other block has at least k blocks' minima below it. One top-k over
+    the block minima, one over those k blocks' R·k distances.
+    """
+    b, n, v = distance.shape
+    blocks = v // _BLOCK_ROWS
+    grid = distance.view(b, n, _BLOCK_ROWS, blocks)  # vertex s·blocks + j at [s, j]
+    nearest_blocks = grid.amin(2).topk(k, dim=-1, largest=False).indices  # (B, N, k) block ids j
+    candidates = grid.gather(3, nearest_blocks[:, :, None, :].expand(b, n, _BLOCK_ROWS, k))
+    best = candidates.flatten(2).topk(k, dim=-1, largest=False).indices  # s·k + column
+    return (best // k) * blocks + nearest_blocks.gather(2, best % k)
 
 
 def blend_weights(

@@ -7,7 +7,13 @@ import torch
 
 from hold.config.hand import HandConfig
 from hold.hand.anatomy import vertex_normals
-from hold.hand.skinning import HandDeformer, knn_skinning_weights, warp_to_canonical, warp_to_posed
+from hold.hand.skinning import (
+    HandDeformer,
+    knn_skinning_weights,
+    nearest_vertices,
+    warp_to_canonical,
+    warp_to_posed,
+)
 
 
 def _posed(hand, n: int = 2, seed: int = 0):
@@ -97,3 +103,19 @@ def test_knn_weights_check_shapes(anny_right):
         knn_skinning_weights(
             torch.zeros(1, 10, 3), h.canonical_vertices(), h.skinning_weights[:5], 4, 0.005, 100
         )
+
+
+@pytest.mark.parametrize("num_vertices", [5, 40, 97, 1609])
+def test_nearest_vertices_match_a_brute_force_search(num_vertices):
+    """The blocked two-level search finds vertices at exactly the brute-force K nearest distances,
+    also for vertex counts that do not fill the last block and for fewer blocks than K."""
+    gen = torch.Generator().manual_seed(num_vertices)
+    vertices = torch.rand(2, num_vertices, 3, generator=gen) * 0.1
+    points = torch.randn(2, 700, 3, generator=gen) * 0.08 + 0.05
+    found = nearest_vertices(points, vertices, k=6, chunk=256)
+    k = min(6, num_vertices)
+    assert found.shape == (2, 700, k)
+    distance = torch.cdist(points, vertices)
+    expected = distance.topk(k, dim=-1, largest=False).values
+    assert torch.equal(distance.gather(2, found).sort(-1).values, expected)
+    assert (found.sort(-1).values.diff(dim=-1) > 0).all()  # k different vertices
