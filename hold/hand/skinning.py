@@ -79,8 +79,8 @@ def _plain_top_k(distance: Tensor, k: int) -> Tensor:
 
 def _pad_vertices(vertices: Tensor, count: int) -> Tensor:
     """Vertices padded to ``count`` with points 1 km away, which are never among the nearest."""
-    pad = count - vertices.shape[1]
-    return torch.cat([vertices, vertices.new_full((vertices.shape[0], pad, 3), 1e3)], dim=1) if pad else vertices
+    far = vertices.new_full((vertices.shape[0], count - vertices.shape[1], 3), 1e3)
+    return torch.cat([vertices, far], dim=1)
 
 
 def _blocked_top_k(distance: Tensor, k: int) -> Tensor:
