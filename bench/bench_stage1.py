@@ -54,7 +54,7 @@ class _Clock(pl.Callback):
 
     def measure(self, module: HoldSystem) -> dict:
         try:
-            mesh = module.extract_object_mesh(self.resolution)
+            mesh = module.model.extract_object_mesh(self.resolution)
         except ValueError as e:
             return {"error": str(e)}
         result = evaluate(
