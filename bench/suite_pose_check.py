@@ -82,6 +82,29 @@ def check_group(rows: list[dict], bounds: dict) -> dict:
     return {"clips": len(rows), "finished": len(done), "cd_h_median": median, "failures": failures}
 
 
+def _read(path: Path, key: str) -> dict:
+    """A JSON file holding ``key``, or exit with a message naming the file and what is wrong."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise SystemExit(f"suite_pose_check: cannot read {path}: {e}") from None
+    if not isinstance(data, dict) or key not in data:
+        raise SystemExit(
+            f"suite_pose_check: {path} has no '{key}' field (not a suite summary / level re-score)"
+        )
+    return data
+
+
+def _rescored(clips: dict, path: Path | None, name: str, level: float | None) -> dict | None:
+    """One clip's re-scored metrics at ``level`` (None without ``--levels``), with a clear error if absent."""
+    if path is None:
+        return None
+    scores = clips.get(name, {}).get(f"{level:g}")
+    if scores is None:
+        raise SystemExit(f"suite_pose_check: {path} holds no score of clip {name} at level {level:g}")
+    return scores
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("summary", type=Path, help="SUITE_OUT/summary.json of hold-suite run")
@@ -93,11 +116,9 @@ def main() -> None:
     args = parser.parse_args()
     if (args.levels is None) != (args.level is None):
         parser.error("--levels and --level go together")
-    summary = json.loads(args.summary.read_text())
-    rescored = json.loads(args.levels.read_text())["clips"] if args.levels else {}
-    rows = [
-        clip_row(c, rescored[c["name"]][f"{args.level:g}"] if args.levels else None) for c in summary["clips"]
-    ]
+    summary = _read(args.summary, "clips")
+    rescored = _read(args.levels, "clips")["clips"] if args.levels else {}
+    rows = [clip_row(c, _rescored(rescored, args.levels, c["name"], args.level)) for c in summary["clips"]]
     result = {"summary": str(args.summary), "level_beta": args.level, "bounds": BOUNDS, "clips": rows}
     for noise, bounds in BOUNDS.items():
         result[noise] = check_group([r for r in rows if r["noise"] == noise], bounds)

@@ -84,8 +84,8 @@ def _pad_vertices(vertices: Tensor, count: int) -> Tensor:
 
 
 def _blocked_top_k(distance: Tensor, k: int) -> Tensor:
-    """Top-k smallest of (B, N, V) distances in two levels, exact: a top-k over whole rows of V costs
-    ~4× the rest of the search on the CPU.
+    """Top-k smallest of (B, N, V) distances in two levels, exact: on the CPU a top-k over whole rows of
+    V costs several times the distance matrix itself.
 
     The vertices form V/R blocks of R (block j holds vertices j, j + V/R, …, so a block is a strided
     slice and its minimum an elementwise one). The k nearest vertices lie in the k blocks with the
