@@ -19,7 +19,7 @@ from torch import Tensor
 from hold import losses
 from hold.config import HoldConfig
 from hold.data.rays import RayBatch, SequenceRays
-from hold.data.sequence import Sequence
+from hold.data.sequence import SOURCE_SFM, Sequence
 from hold.diagnosis import Diagnosis, diagnose_hand, diagnose_object, explain
 from hold.geometry.mesh import EmptySurfaceError, require_surface, sdf_grid
 from hold.model.holdnet import HoldNet, HoldOutput
@@ -82,6 +82,8 @@ class HoldSystem(pl.LightningModule):
         if cfg.optim.optimize_object_poses:
             self.model.params.object.rot.requires_grad_(True)
             self.model.params.object.transl.requires_grad_(True)
+            if cfg.optim.object_pose_frames == "filled":
+                self._hold_sfm_poses(seq)
         self.rays = SequenceRays(seq, cfg.rays)
         self.run_logger = run_logger
         self.max_steps = max_steps
@@ -191,6 +193,19 @@ class HoldSystem(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ----------------------------------------------------------------------------- helpers
+    def _hold_sfm_poses(self, seq: Sequence) -> None:
+        """Zero the pose gradients of SfM-registered frames (``optim.object_pose_frames=filled``): Adam
+        never moves a parameter row whose gradient stays zero, so those poses stay as preprocessed."""
+        source = seq.object.source
+        moving = np.ones(seq.num_frames, bool) if source is None else source != SOURCE_SFM
+        log.info(
+            "object poses: optimising the %d of %d frames not registered by SfM (optim.object_pose_frames=filled)",
+            int(moving.sum()), seq.num_frames,
+        )  # fmt: skip
+        rows = torch.as_tensor(moving, dtype=torch.float32)[:, None]
+        for param in (self.model.params.object.rot.weight, self.model.params.object.transl.weight):
+            param.register_hook(lambda grad: grad * rows.to(grad.device))
+
     def _nodes(self) -> dict[str, torch.nn.Module]:
         return {**{f"hand_{s}": n for s, n in self.model.hands.items()}, "object": self.model.object}
 

@@ -6,12 +6,13 @@ import csv
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from hold import losses
 from hold.config import list_presets, load_config
-from hold.data.sequence import read_sequence
+from hold.data.sequence import SOURCE_HAND, SOURCE_SFM, read_sequence
 from hold.stages import run_stages
 from hold.system import HoldSystem, NonFiniteLossError
 
@@ -111,6 +112,36 @@ def test_object_poses_are_optimised_alone_when_the_preset_says_so(tiny_synthetic
         optimizer.step()
     assert not torch.equal(params.object.rot.weight, before[0])
     assert torch.equal(params.hands["right"].global_orient.weight, before[1])
+
+
+def test_filled_object_poses_move_and_sfm_registered_ones_stay(tiny_synthetic):
+    """``optim.object_pose_frames=filled``: only the frames whose pose did not come from SfM move."""
+    cfg = load_config(
+        "demo",
+        SMALL
+        + [
+            "optim.optimize_object_poses=true",
+            "optim.object_pose_frames=filled",
+            "optim.lr_object_poses=0.01",
+            "rays.frames_per_step=4",
+        ],
+    )
+    seq = read_sequence(tiny_synthetic.oracle_dir)
+    sfm = np.arange(seq.num_frames) % 2 == 0
+    seq.object.source = np.where(sfm, SOURCE_SFM, SOURCE_HAND).astype(np.uint8)
+    system = HoldSystem(cfg, seq, None, max_steps=3)
+    optimizer = system.configure_optimizers()["optimizer"]
+    rot = system.model.params.object.rot.weight
+    before = rot.detach().clone()
+    for step in range(3):
+        generator = system._generator(step)
+        batch = system.rays.sample(generator)
+        loss = system.compute_losses(batch, system.model(batch, generator), step, generator).total
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    moved = (rot.detach() != before).any(dim=1).numpy()
+    assert not moved[sfm].any() and moved[~sfm].any()
 
 
 def test_segmentation_form_and_eikonal_floor(tiny_synthetic):

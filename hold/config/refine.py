@@ -154,6 +154,10 @@ class RefineConfig:
     optimize_hand_rot: bool = True
     """Refine the hand's global orientation R_h (ours; HOLD's released code keeps it fixed): a hand
     rotated off by the keypoint fit otherwise holds the object at a wrong angle in every frame."""
+    object_rot_frames: Literal["all", "filled"] = "all"
+    """Which frames' object rotations phase 2 refines: ``all`` (HOLD), or ``filled`` (ours: only the
+    frames whose pose did not come from SfM, ``object.source``). An SfM rotation is good to about a
+    degree on a textured object; the silhouette and contact terms move it by several."""
     optimize_articulation: bool = False
     """Refine the finger articulation too (HOLD keeps it fixed)."""
     optimize_betas: bool = True

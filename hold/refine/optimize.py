@@ -163,7 +163,8 @@ def refine_poses(
     all_chunks = chunks(T, cfg.chunk_frames)
     for k in range(progress.next_chunk, len(all_chunks)):
         frames = torch.tensor(all_chunks[k], device=device)
-        batch = PoseBatch.from_params(params, frames, cfg, shared=False)
+        fixed = None if problem.fixed_object_rot is None else problem.fixed_object_rot[frames]
+        batch = PoseBatch.from_params(params, frames, cfg, shared=False, fixed_rot=fixed)
         first = all_chunks[k][0]
         before = torch.arange(max(0, first - cfg.context_frames), first, device=device)
         context = Context.from_params(params, before)

@@ -43,8 +43,17 @@ class PoseBatch:
     log_scale: Tensor
 
     @classmethod
-    def from_params(cls, params: FrameParams, frames: Tensor, cfg: RefineConfig, shared: bool) -> PoseBatch:
-        """Copy the rows of ``frames``; ``shared`` also optimises β and s (phase 1), as configured."""
+    def from_params(
+        cls,
+        params: FrameParams,
+        frames: Tensor,
+        cfg: RefineConfig,
+        shared: bool,
+        fixed_rot: Tensor | None = None,
+    ) -> PoseBatch:
+        """Copy the rows of ``frames``; ``shared`` also optimises β and s (phase 1), as configured.
+        ``fixed_rot`` (n,) bool marks frames whose object rotation stays: their gradient rows are zeroed,
+        and Adam never moves a row whose gradient stays zero."""
 
         def leaf(t: Tensor, grad: bool) -> Tensor:
             return t.detach().clone().requires_grad_(grad)
@@ -58,10 +67,14 @@ class PoseBatch:
                 betas=leaf(hp.betas, shared and cfg.optimize_betas),
             )
         obj = params.object
+        obj_rot = leaf(obj.rot.weight[frames], True)
+        if fixed_rot is not None and bool(fixed_rot.any()):
+            moving = (~fixed_rot).to(obj_rot.dtype)[:, None]
+            obj_rot.register_hook(lambda grad: grad * moving)
         return cls(
             frames=frames,
             hands=hands,
-            obj_rot=leaf(obj.rot.weight[frames], True),
+            obj_rot=obj_rot,
             obj_transl=leaf(obj.transl.weight[frames], True),
             log_scale=leaf(obj.log_scale, shared and cfg.optimize_scale),
         )

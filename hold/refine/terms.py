@@ -87,6 +87,7 @@ class RefineProblem:
         cfg: refinement settings.
         initial: the values before refinement (priors, anchors of the object's motion), frozen.
         penetration_ids: (Pp,) indices of the object points tested against the hand.
+        fixed_object_rot: (T,) bool, frames whose object rotation stays as it is (``object_rot_frames``).
     """
 
     hands: dict[str, HandGeometry]
@@ -96,6 +97,7 @@ class RefineProblem:
     cfg: RefineConfig
     initial: FrameParams
     penetration_ids: Tensor
+    fixed_object_rot: Tensor | None = None
 
     def silhouettes(self, posed: PosedScene) -> tuple[Tensor, dict[str, Tensor]]:
         """Soft silhouettes (n, h, w) of the object and of each hand (its proxy mesh)."""

@@ -12,7 +12,7 @@ import torch
 import trimesh
 
 from hold.config import load_config
-from hold.data.sequence import read_ground_truth, read_sequence
+from hold.data.sequence import SOURCE_HAND, SOURCE_SFM, read_ground_truth, read_sequence
 from hold.geometry.mesh import signed_distance
 from hold.geometry.rotations import axis_angle_to_matrix
 from hold.hand.build import build_hand_model
@@ -20,6 +20,7 @@ from hold.params import FrameParams
 from hold.refine.diagnostics import frame_residuals
 from hold.refine.geometry import hand_geometry, object_geometry
 from hold.refine.optimize import RefineProgress, chunks, phase1_frames, refine_poses
+from hold.refine.stage import fixed_rotations
 from hold.refine.targets import load_targets
 from hold.refine.terms import RefineProblem
 
@@ -164,3 +165,31 @@ def test_hand_proxy_follows_the_posed_hand(tiny_problem):
         assert len(geo.proxy_faces) <= 400
         assert torch.cdist(proxy, sealed).min(-1).values.max() < 0.01
     assert [len(r) for r in geo.tips] == [len(r) for r in model.contact_vertex_ids().tips]
+
+
+def test_sfm_registered_object_rotations_stay_when_only_filled_ones_are_refined(tiny_problem):
+    """``refine.object_rot_frames=filled``: phase 2 leaves the fixed frames' object rotations as they were
+    and still rotates the others."""
+    _, exact, problem = tiny_problem
+    problem = copy.copy(problem)
+    problem.cfg = copy.deepcopy(problem.cfg)
+    problem.cfg.phase1_iterations = 0
+    problem.cfg.phase2_iterations = 5
+    T = exact.object.rot.num_embeddings
+    problem.fixed_object_rot = torch.arange(T) % 2 == 0
+    params = copy.deepcopy(exact)
+    with torch.no_grad():  # every rotation off by ~6°, so that the masks pull on all of them
+        params.object.rot.weight += torch.tensor([0.1, 0.0, 0.0])
+    before = params.object.rot.weight.detach().clone()
+    refine_poses(params, problem)
+    moved = (params.object.rot.weight.detach() != before).any(dim=1)
+    assert not moved[problem.fixed_object_rot].any()
+    assert moved[~problem.fixed_object_rot].all()
+
+
+def test_the_frames_whose_rotation_stays_are_the_sfm_registered_ones(tiny_synthetic):
+    seq = read_sequence(tiny_synthetic.oracle_dir)
+    seq.object.source = np.where(np.arange(seq.num_frames) < 3, SOURCE_SFM, SOURCE_HAND).astype(np.uint8)
+    filled = load_config("demo", ["refine.object_rot_frames=filled"]).refine
+    assert fixed_rotations(seq, filled).tolist() == (seq.object.source == SOURCE_SFM).tolist()
+    assert not fixed_rotations(seq, load_config("demo").refine).any()
