@@ -82,8 +82,8 @@ class HoldSystem(pl.LightningModule):
         if cfg.optim.optimize_object_poses:
             self.model.params.object.rot.requires_grad_(True)
             self.model.params.object.transl.requires_grad_(True)
-            if cfg.optim.object_pose_frames == "filled":
-                self._hold_sfm_poses(seq)
+            if cfg.optim.object_rot_frames == "filled":
+                self._hold_sfm_rotations(seq)
         self.rays = SequenceRays(seq, cfg.rays)
         self.run_logger = run_logger
         self.max_steps = max_steps
@@ -193,18 +193,18 @@ class HoldSystem(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     # ----------------------------------------------------------------------------- helpers
-    def _hold_sfm_poses(self, seq: Sequence) -> None:
-        """Zero the pose gradients of SfM-registered frames (``optim.object_pose_frames=filled``): Adam
-        never moves a parameter row whose gradient stays zero, so those poses stay as preprocessed."""
+    def _hold_sfm_rotations(self, seq: Sequence) -> None:
+        """Zero the rotation gradients of SfM-registered frames (``optim.object_rot_frames=filled``):
+        Adam never moves a parameter row whose gradient stays zero, so those rotations stay as
+        preprocessed."""
         source = seq.object.source
         moving = np.ones(seq.num_frames, bool) if source is None else source != SOURCE_SFM
         log.info(
-            "object poses: optimising the %d of %d frames not registered by SfM (optim.object_pose_frames=filled)",
+            "object rotations: optimising the %d of %d frames not registered by SfM (optim.object_rot_frames=filled)",
             int(moving.sum()), seq.num_frames,
         )  # fmt: skip
         rows = torch.as_tensor(moving, dtype=torch.float32)[:, None]
-        for param in (self.model.params.object.rot.weight, self.model.params.object.transl.weight):
-            param.register_hook(lambda grad: grad * rows.to(grad.device))
+        self.model.params.object.rot.weight.register_hook(lambda grad: grad * rows.to(grad.device))
 
     def _nodes(self) -> dict[str, torch.nn.Module]:
         return {**{f"hand_{s}": n for s, n in self.model.hands.items()}, "object": self.model.object}

@@ -114,14 +114,15 @@ def test_object_poses_are_optimised_alone_when_the_preset_says_so(tiny_synthetic
     assert torch.equal(params.hands["right"].global_orient.weight, before[1])
 
 
-def test_filled_object_poses_move_and_sfm_registered_ones_stay(tiny_synthetic):
-    """``optim.object_pose_frames=filled``: only the frames whose pose did not come from SfM move."""
+def test_filled_object_rotations_move_and_sfm_registered_ones_stay(tiny_synthetic):
+    """``optim.object_rot_frames=filled``: only the frames whose pose did not come from SfM rotate;
+    translations move in every frame."""
     cfg = load_config(
         "demo",
         SMALL
         + [
             "optim.optimize_object_poses=true",
-            "optim.object_pose_frames=filled",
+            "optim.object_rot_frames=filled",
             "optim.lr_object_poses=0.01",
             "rays.frames_per_step=4",
         ],
@@ -131,8 +132,8 @@ def test_filled_object_poses_move_and_sfm_registered_ones_stay(tiny_synthetic):
     seq.object.source = np.where(sfm, SOURCE_SFM, SOURCE_HAND).astype(np.uint8)
     system = HoldSystem(cfg, seq, None, max_steps=3)
     optimizer = system.configure_optimizers()["optimizer"]
-    rot = system.model.params.object.rot.weight
-    before = rot.detach().clone()
+    rot, transl = system.model.params.object.rot.weight, system.model.params.object.transl.weight
+    before, transl_before = rot.detach().clone(), transl.detach().clone()
     for step in range(3):
         generator = system._generator(step)
         batch = system.rays.sample(generator)
@@ -142,6 +143,7 @@ def test_filled_object_poses_move_and_sfm_registered_ones_stay(tiny_synthetic):
         optimizer.step()
     moved = (rot.detach() != before).any(dim=1).numpy()
     assert not moved[sfm].any() and moved[~sfm].any()
+    assert (transl.detach() != transl_before).any(dim=1).numpy()[sfm].any()
 
 
 def test_segmentation_form_and_eikonal_floor(tiny_synthetic):

@@ -156,8 +156,9 @@ class RefineConfig:
     rotated off by the keypoint fit otherwise holds the object at a wrong angle in every frame."""
     object_rot_frames: Literal["all", "filled"] = "all"
     """Which frames' object rotations phase 2 refines: ``all`` (HOLD), or ``filled`` (ours: only the
-    frames whose pose did not come from SfM, ``object.source``). An SfM rotation is good to about a
-    degree on a textured object; the silhouette and contact terms move it by several."""
+    frames whose pose did not come from SfM, ``object.source``; all when the sequence records no
+    source). An SfM rotation is good to about a degree on a textured object; the silhouette and contact
+    terms move it by several."""
     optimize_articulation: bool = False
     """Refine the finger articulation too (HOLD keeps it fixed)."""
     optimize_betas: bool = True

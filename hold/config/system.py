@@ -61,10 +61,12 @@ class OptimConfig:
     """Optimise the per-frame object rotations and translations with the rendering losses in stages 1
     and 3 (at ``lr_object_poses``), also when ``optimize_frame_params`` is false: corrects poses that
     preprocessing filled from the hand or interpolated (beyond HOLD, which moves them at 1e-5)."""
-    object_pose_frames: Literal["all", "filled"] = "all"
-    """Which frames' object poses ``optimize_object_poses`` moves: ``all``, or ``filled`` (only the
-    frames whose pose did not come from SfM, ``object.source``; SfM-registered frames stay fixed). The
-    rendering losses' noisy per-frame gradients move even correct poses by degrees under Adam."""
+    object_rot_frames: Literal["all", "filled"] = "all"
+    """Which frames' object rotations ``optimize_object_poses`` moves: ``all``, or ``filled`` (only the
+    frames whose pose did not come from SfM, ``object.source``; all when the sequence records no
+    source). Translations move in every frame either way: SfM's are only as good as the scale fitted
+    to the hand. Adam's steps on the rendering losses' noisy per-frame gradients move even a correct
+    rotation by degrees."""
     lr_object_poses: float = 1e-3
     """Learning rate of the object poses when ``optimize_object_poses`` is set (radians of axis-angle and
     metres per step, roughly: Adam)."""
