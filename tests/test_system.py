@@ -90,6 +90,17 @@ def test_learning_rates_decay_to_the_configured_factor(tiny_synthetic):
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([0.1 * lr for lr in start])
 
 
+def train_steps(system: HoldSystem, optimizer: torch.optim.Optimizer, steps: int) -> None:
+    """Plain optimisation steps on the system's losses (no Lightning loop)."""
+    for step in range(steps):
+        generator = system._generator(step)
+        batch = system.rays.sample(generator)
+        loss = system.compute_losses(batch, system.model(batch, generator), step, generator).total
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
 def test_object_poses_are_optimised_alone_when_the_preset_says_so(tiny_synthetic):
     """``optim.optimize_object_poses``: the rendering losses move the object's per-frame poses (own
     learning rate) while the hand's stay fixed (``optimize_frame_params`` false in demo)."""
@@ -103,13 +114,7 @@ def test_object_poses_are_optimised_alone_when_the_preset_says_so(tiny_synthetic
         params.object.rot.weight.detach().clone(),
         params.hands["right"].global_orient.weight.detach().clone(),
     )
-    for step in range(2):
-        generator = system._generator(step)
-        batch = system.rays.sample(generator)
-        loss = system.compute_losses(batch, system.model(batch, generator), step, generator).total
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    train_steps(system, optimizer, 2)
     assert not torch.equal(params.object.rot.weight, before[0])
     assert torch.equal(params.hands["right"].global_orient.weight, before[1])
 
@@ -134,13 +139,7 @@ def test_filled_object_rotations_move_and_sfm_registered_ones_stay(tiny_syntheti
     optimizer = system.configure_optimizers()["optimizer"]
     rot, transl = system.model.params.object.rot.weight, system.model.params.object.transl.weight
     before, transl_before = rot.detach().clone(), transl.detach().clone()
-    for step in range(3):
-        generator = system._generator(step)
-        batch = system.rays.sample(generator)
-        loss = system.compute_losses(batch, system.model(batch, generator), step, generator).total
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    train_steps(system, optimizer, 3)
     moved = (rot.detach() != before).any(dim=1).numpy()
     assert not moved[sfm].any() and moved[~sfm].any()
     assert (transl.detach() != transl_before).any(dim=1).numpy()[sfm].any()

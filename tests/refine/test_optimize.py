@@ -192,4 +192,4 @@ def test_the_frames_whose_rotation_stays_are_the_sfm_registered_ones(tiny_synthe
     seq.object.source = np.where(np.arange(seq.num_frames) < 3, SOURCE_SFM, SOURCE_HAND).astype(np.uint8)
     filled = load_config("demo", ["refine.object_rot_frames=filled"]).refine
     assert fixed_rotations(seq, filled).tolist() == (seq.object.source == SOURCE_SFM).tolist()
-    assert not fixed_rotations(seq, load_config("demo").refine).any()
+    assert not fixed_rotations(seq, load_config("demo", ["refine.object_rot_frames=all"]).refine).any()
