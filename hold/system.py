@@ -19,7 +19,7 @@ from torch import Tensor
 from hold import losses
 from hold.config import HoldConfig
 from hold.data.rays import RayBatch, SequenceRays
-from hold.data.sequence import SOURCE_SFM, Sequence
+from hold.data.sequence import Sequence
 from hold.diagnosis import Diagnosis, diagnose_hand, diagnose_object, explain
 from hold.geometry.mesh import EmptySurfaceError, require_surface, sdf_grid
 from hold.model.holdnet import HoldNet, HoldOutput
@@ -197,8 +197,7 @@ class HoldSystem(pl.LightningModule):
         """Zero the rotation gradients of SfM-registered frames (``optim.object_rot_frames=filled``):
         Adam never moves a parameter row whose gradient stays zero, so those rotations stay as
         preprocessed."""
-        source = seq.object.source
-        moving = np.ones(seq.num_frames, bool) if source is None else source != SOURCE_SFM
+        moving = ~seq.object.sfm_registered()
         log.info(
             "object rotations: optimising the %d of %d frames not registered by SfM (optim.object_rot_frames=filled)",
             int(moving.sum()), seq.num_frames,

@@ -56,6 +56,12 @@ class ObjectTrack:
     colors: np.ndarray | None = None  # (P, 3) uint8
     source: np.ndarray | None = None  # (T,) uint8 codes of OBJECT_SOURCES
 
+    def sfm_registered(self) -> np.ndarray:
+        """(T,) bool: frames whose pose SfM registered; none when the track records no source."""
+        if self.source is None:
+            return np.zeros(len(self.rot), bool)
+        return np.asarray(self.source) == SOURCE_SFM
+
 
 @dataclass
 class Sequence:

@@ -22,7 +22,7 @@ import torch
 
 from hold.config import HoldConfig
 from hold.config.refine import RefineConfig
-from hold.data.sequence import SOURCE_SFM, Sequence, sequence_arrays, with_poses
+from hold.data.sequence import Sequence, sequence_arrays, with_poses
 from hold.fields.sdf import SDFNetwork
 from hold.geometry.mesh import EmptySurfaceError
 from hold.hand.build import build_hand_model
@@ -95,10 +95,9 @@ def build_problem(cfg: HoldConfig, seq: Sequence, params: FrameParams, sdf: SDFN
 
 def fixed_rotations(seq: Sequence, rc: RefineConfig) -> torch.Tensor:
     """(T,) bool: the frames whose object rotation phase 2 keeps (``refine.object_rot_frames``)."""
-    source = seq.object.source
-    if rc.object_rot_frames == "all" or source is None:
+    if rc.object_rot_frames == "all":
         return torch.zeros(seq.num_frames, dtype=torch.bool)
-    fixed = torch.as_tensor(source == SOURCE_SFM)
+    fixed = torch.as_tensor(seq.object.sfm_registered())
     log.info(
         "object rotations: refining the %d of %d frames not registered by SfM (refine.object_rot_frames=filled)",
         int((~fixed).sum()), seq.num_frames,
