@@ -60,6 +60,15 @@ class _Steps(torch.utils.data.IterableDataset):
         return iter(itertools.count())
 
 
+class _AfterStep(pl.Callback):
+    """Runs :meth:`HoldSystem.after_step`. Lightning calls callbacks before the module's own
+    ``on_train_batch_end`` and checkpoint callbacks last of all, so here the step's model changes land
+    before its checkpoint is written."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
+        pl_module.after_step()
+
+
 class HoldSystem(pl.LightningModule):
     """Trains HOLD-Net on one sequence.
 
@@ -152,13 +161,17 @@ class HoldSystem(pl.LightningModule):
             self.run_logger.log_scalars(step, scalars)
         return loss.total
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+    def configure_callbacks(self) -> list[pl.Callback]:
+        return [_AfterStep()]
+
+    def after_step(self) -> None:
+        """What changes the model after an optimiser step (re-meshing; the surface check, which may stop
+        the stage). :class:`_AfterStep` runs it before the step's checkpoint is written, so a run resumed
+        from that checkpoint continues from the same state as an uninterrupted one."""
         step = self.global_step  # already incremented: the number of finished steps
         tc = self.cfg.train
         if tc.mesh_every and step % tc.mesh_every == 0:
             self.update_object_mesh()
-        if self.run_logger is not None and tc.image_every and step % tc.image_every == 0:
-            self.log_panel(step)
         if (
             self.stage == 1
             and tc.surface_check_step
@@ -167,6 +180,17 @@ class HoldSystem(pl.LightningModule):
         ):
             self._surface_checked = True  # at the check step, or at the first step of a run resumed past it
             self.check_surfaces(step)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        step, every = self.global_step, self.cfg.train.image_every
+        if self.run_logger is not None and every and step % every == 0:
+            self.log_panel(step)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["hold_loss_floor"] = self._loss_floor  # the explosion guard's reference, for a resume
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._loss_floor = checkpoint.get("hold_loss_floor")
 
     def configure_optimizers(self) -> dict:
         o = self.cfg.optim
@@ -294,7 +318,7 @@ class HoldSystem(pl.LightningModule):
         if not errors:
             log.info("stage %d: surfaces present at step %d (train.surface_check_step)", self.stage, step)
             return
-        ckpt_dir = self.save_stop_checkpoint(step)
+        ckpt_dir = self.save_stop_checkpoint()
         what = " and ".join(errors)
         raise TrainingStoppedError(
             self.explain_stop(
@@ -332,14 +356,14 @@ class HoldSystem(pl.LightningModule):
             return "RUN/logs/images"
         return str(self.run_logger.logs_dir / "images" / self.run_logger.stage)
 
-    def save_stop_checkpoint(self, step: int) -> Path | None:
-        """Write ``last.ckpt`` at ``step`` unless the checkpoint callback just did; returns the folder."""
+    def save_stop_checkpoint(self) -> Path | None:
+        """Write ``last.ckpt`` now (this runs in :meth:`after_step`, before the checkpoint
+        callback); returns the folder."""
         callback = self.trainer.checkpoint_callback if self._trainer is not None else None
         if callback is None or callback.dirpath is None:
             return None
         folder = Path(callback.dirpath)
-        if step % self.cfg.train.checkpoint_every:
-            self.trainer.save_checkpoint(folder / "last.ckpt")
+        self.trainer.save_checkpoint(folder / "last.ckpt")
         return folder
 
     def explain_stop(self, headline: str, diagnosis: Diagnosis, fallback: str, after: str) -> str:

@@ -1,5 +1,6 @@
 """SIGKILL during each stage (meshing on), then a rerun: the run finishes with the same result as a run
-that was never interrupted."""
+that was never interrupted, to float rounding (every random draw comes from the step's generator, and a
+checkpoint holds the state after its step's re-meshing)."""
 
 from __future__ import annotations
 
@@ -70,4 +71,4 @@ def test_a_run_killed_in_every_stage_ends_like_an_uninterrupted_one(tiny_synthet
     a, _ = evaluate_run(killed)
     b, _ = evaluate_run(clean)
     for key in ("mpjpe_mm", "cd_cm2", "f10", "cd_h_cm2"):
-        assert abs(a[key] - b[key]) <= 0.05 * abs(b[key]) + 1e-3, (key, a[key], b[key])
+        assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-9), key

@@ -51,8 +51,13 @@ class BackgroundField(nn.Module):
         )
 
     def forward(
-        self, directions: Tensor, inner_depth: Tensor, frames: Tensor, perturb: bool = False
-    ) -> Tensor:
+        self,
+        directions: Tensor,
+        inner_depth: Tensor,
+        frames: Tensor,
+        perturb: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> BackgroundSamples:
         """Render the background.
 
         Args:
@@ -60,6 +65,7 @@ class BackgroundField(nn.Module):
             inner_depth: (R,) depth where the background starts (beyond the foreground sphere).
             frames: (R,) frame index of each ray (selects the per-frame code).
             perturb: jitter the samples (training).
+            generator: what the jitter is drawn from (the step's, so a resumed run draws the same numbers).
 
         Returns:
             The samples along each ray; ``hold.render.compositing.background_colour`` composites them.
@@ -68,7 +74,7 @@ class BackgroundField(nn.Module):
         # Inverse depth from 1/inner to ~0 (infinity), uniform: NeRF++ §4.
         u = torch.linspace(0.0, 1.0, S + 1, device=directions.device)[:-1].expand(R, S)
         if perturb:
-            u = u + torch.rand_like(u) / S
+            u = u + torch.rand(u.shape, generator=generator, device=u.device, dtype=u.dtype) / S
         inv = (1.0 - u) / inner_depth.clamp_min(1e-3)[:, None]  # (R, S), decreasing
         coords = torch.cat([directions[:, None].expand(R, S, 3), inv[..., None]], -1).reshape(-1, 4)
         latent = self.latents(frames)[:, None].expand(R, S, -1).reshape(R * S, -1)

@@ -127,7 +127,7 @@ class HoldNet(nn.Module):
         fars = torch.stack([e.samples.far for e in evals], -1).max(-1).values
         bg = background_colour(
             self.background(
-                batch.directions, fars.detach() + self.cfg.background_margin, batch.frame, perturb=perturb
+                batch.directions, fars.detach() + self.cfg.background_margin, batch.frame, perturb, generator
             )
         )
         return HoldOutput(
