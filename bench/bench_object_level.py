@@ -1,7 +1,10 @@
 """The object mesh's level set (``export.object_level_beta``) on a finished suite: re-meshes and re-scores
 every clip that finished, at each level, without training or writing into the suite's runs.
 
-Usage: python bench/bench_object_level.py SUITE_OUT [--levels 0,1,2] [--out bench/results/object_level.json]
+Usage: python bench/bench_object_level.py SUITE_OUT [--levels 0,1,2,masks] [--out bench/results/object_level.json]
+
+A level is a multiple of β (``export.object_level_beta``) or ``masks`` (``export.object_level=masks``:
+the level whose silhouettes fit the object masks best, chosen per clip).
 
 Each clip's scores are kept in SUITE_OUT/object_level/<clip>.json (keyed by the levels and the clip's
 result.json), so a rerun while the suite goes on only scores the clips finished since.
@@ -34,27 +37,37 @@ from hold.utils.logging import setup_logging  # noqa: E402
 KEYS = ("cd_cm2", "f5", "f10", "cd_h_cm2", "object_scale_error_pct")
 
 
-def score_clip(run_dir: Path, levels: list[float]) -> dict[str, dict]:
-    """Metrics of one run's final model with its object meshed at each level (in β)."""
+def _export_config(base, level: str):
+    if level == "masks":
+        return dataclasses.replace(base, object_level="masks", object_mesh_resolution=0)
+    return dataclasses.replace(
+        base, object_level="beta", object_level_beta=float(level), object_mesh_resolution=0
+    )
+
+
+def score_clip(run_dir: Path, levels: list[str]) -> dict[str, dict]:
+    """Metrics of one run's final model with its object meshed at each level (in β, or ``masks``)."""
     final = load_final_model(run_dir)
     gt = load_ground_truth(final)
     out = {}
     for level in levels:
-        cfg = dataclasses.replace(final.cfg.export, object_level_beta=level, object_mesh_resolution=0)
         try:
-            mesh, source = object_mesh(final, cfg)
+            mesh, source = object_mesh(final, _export_config(final.cfg.export, level))
         except ExportError as e:
-            out[f"{level:g}"] = {"error": str(e)}
+            out[level] = {"error": str(e)}
             continue
         metrics = evaluate_reconstruction(final, gt, mesh, source)
-        out[f"{level:g}"] = {k: metrics.get(k) for k in KEYS} | {"level_mm": 1e3 * source["level"]["metres"]}
+        out[level] = {k: metrics.get(k) for k in KEYS} | {
+            "level_beta": source["level"]["beta"],
+            "level_mm": 1e3 * source["level"]["metres"],
+        }
     return out
 
 
-def summarise(clips: dict[str, dict], levels: list[float]) -> dict[str, dict]:
+def summarise(clips: dict[str, dict], levels: list[str]) -> dict[str, dict]:
     """Median and worst (largest magnitude for the scale error, lowest F-score, highest CD) per level."""
     out = {}
-    for level in (f"{v:g}" for v in levels):
+    for level in levels:
         rows = [c[level] for c in clips.values() if "error" not in c[level]]
         med, worst = {}, {}
         for k in KEYS:
@@ -73,11 +86,11 @@ def summarise(clips: dict[str, dict], levels: list[float]) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite_out", type=Path, help="a hold-suite output dir with finished clips")
-    parser.add_argument("--levels", default="0,1,2", help="levels in β, comma-separated")
+    parser.add_argument("--levels", default="0,1,2", help="levels in β or 'masks', comma-separated")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "object_level.json")
     args = parser.parse_args(argv)
     setup_logging(console_level="warning")
-    levels = [float(v) for v in args.levels.split(",")]
+    levels = [v if v == "masks" else f"{float(v):g}" for v in args.levels.split(",")]
     clips: dict[str, dict] = {}
     start = time.perf_counter()
     for result in sorted((args.suite_out / "clips").glob("*/result.json")):
@@ -102,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(clips, levels)
     for level, s in summary.items():
         med = " ".join(f"{k} {v:.2f}" for k, v in s["median"].items())
-        print(f"level {level} β: {s['clips']} clips; median {med}")
+        print(f"level {level}: {s['clips']} clips; median {med}")
     write_json(
         args.out,
         {
-            "what": "object mesh level set (export.object_level_beta) re-scored on a finished suite",
+            "what": "object mesh level set (export.object_level_beta / object_level) re-scored on a finished suite",
             "suite": str(args.suite_out.resolve()),
-            "levels_beta": levels,
+            "levels": levels,
             "clips": clips,
             "summary": summary,
             "seconds": round(time.perf_counter() - start, 1),

@@ -1,11 +1,11 @@
 """The object-pose bounds of a suite run, clip by clip: a finished hold-suite summary checked against
 the accuracy bar for object poses (rotation, scale, hand-relative object error) per noise level.
 
-Usage: python bench/suite_pose_check.py SUITE_OUT/summary.json [--levels object_level.json --level 1.75]
+Usage: python bench/suite_pose_check.py SUITE_OUT/summary.json [--levels object_level.json --level 1.75|masks]
        [--out bench/results/suite_pose_check.json]
 
 With ``--levels`` the mesh-dependent metrics (CD_h, scale error) come from ``bench_object_level.py``'s
-re-score at ``--level`` (in β) instead of the exported mesh's; rotations do not depend on the mesh.
+re-score at ``--level`` (in β, or ``masks``) instead of the exported mesh's; rotations do not depend on the mesh.
 
 Bounds, mild noise: every clip finishes, rotation relative to frame 0 median ≤ 5° and 95th percentile
 ≤ 15°, |scale error| ≤ 10 %, median CD_h ≤ 3 cm² and none above 20 cm². Realistic noise: every clip
@@ -95,13 +95,18 @@ def _read(path: Path, key: str) -> dict:
     return data
 
 
-def _rescored(clips: dict, path: Path | None, name: str, level: float | None) -> dict | None:
+def _level(text: str) -> str:
+    """``masks`` or a level in β, written as bench_object_level.py keys it."""
+    return text if text == "masks" else f"{float(text):g}"
+
+
+def _rescored(clips: dict, path: Path | None, name: str, level: str | None) -> dict | None:
     """One clip's re-scored metrics at ``level`` (None without ``--levels``), with a clear error if absent."""
     if path is None:
         return None
-    scores = clips.get(name, {}).get(f"{level:g}")
+    scores = clips.get(name, {}).get(level)
     if scores is None:
-        raise SystemExit(f"suite_pose_check: {path} holds no score of clip {name} at level {level:g}")
+        raise SystemExit(f"suite_pose_check: {path} holds no score of clip {name} at level {level}")
     return scores
 
 
@@ -111,7 +116,9 @@ def main() -> None:
     parser.add_argument(
         "--levels", type=Path, help="bench_object_level.py output to take CD_h and scale from"
     )
-    parser.add_argument("--level", type=float, help="the re-scored level (in β) to use, with --levels")
+    parser.add_argument(
+        "--level", type=_level, help="the re-scored level (in β, or 'masks') to use, with --levels"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if (args.levels is None) != (args.level is None):
@@ -119,7 +126,7 @@ def main() -> None:
     summary = _read(args.summary, "clips")
     rescored = _read(args.levels, "clips")["clips"] if args.levels else {}
     rows = [clip_row(c, _rescored(rescored, args.levels, c["name"], args.level)) for c in summary["clips"]]
-    result = {"summary": str(args.summary), "level_beta": args.level, "bounds": BOUNDS, "clips": rows}
+    result = {"summary": str(args.summary), "level": args.level, "bounds": BOUNDS, "clips": rows}
     for noise, bounds in BOUNDS.items():
         result[noise] = check_group([r for r in rows if r["noise"] == noise], bounds)
     print("| clip | noise | rot. median (°) | rot. p95 (°) | scale (%) | CD_h (cm²) |")

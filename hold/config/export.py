@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from hold.utils.checks import check
 
@@ -18,7 +19,15 @@ class ExportConfig:
     the SDF's zero set. The density renders a silhouette edge 1.6–2.5 β beyond the zero set (measured
     with the renderer for radii of 1–4 cm and β of 1–2 mm), so an SDF fitted to masks with a large β
     has its zero set that far inside the object: at the demo's β ≈ 2 mm, 4 mm, −10 % on a 4 cm
-    object. 0 meshes the zero set (HOLD)."""
+    object. 0 meshes the zero set (HOLD). Used when ``object_level`` is ``beta``."""
+    object_level: Literal["beta", "masks"] = "beta"
+    """How the object mesh's level set is chosen. ``beta``: ``object_level_beta`` β outside the zero
+    set, the same for every object. ``masks``: among ``object_level_candidates_beta``, the level whose
+    posed mesh silhouettes overlap the object masks best (IoU on the pixels the hand does not cover):
+    how far the rendered edge lies beyond the zero set depends on the object's size and shape, so a
+    fixed offset inflates small objects and leaves large ones too small."""
+    object_level_candidates_beta: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+    """Levels (multiples of β outside the zero set) that ``object_level: masks`` chooses from."""
     hand_mesh_resolution: int = 96
     """Marching-cubes grid (points per side) of the canonical hand mesh, over the cube around the hand
     model's canonical vertices plus ``hand_mesh_margin_m``."""
@@ -64,6 +73,14 @@ class ExportConfig:
         )
         check(self.max_faces >= 0, f"max_faces must be >= 0, found {self.max_faces}")
         check(self.object_level_beta >= 0, f"object_level_beta must be >= 0, found {self.object_level_beta}")
+        check(
+            self.object_level in ("beta", "masks"),
+            f"object_level must be 'beta' or 'masks', found {self.object_level!r}",
+        )
+        check(
+            len(self.object_level_candidates_beta) > 0 and min(self.object_level_candidates_beta) >= 0,
+            f"object_level_candidates_beta must be non-empty and >= 0, found {self.object_level_candidates_beta}",
+        )
         check(
             all(f >= 0 for f in self.render_frames), f"render_frames must be >= 0, found {self.render_frames}"
         )

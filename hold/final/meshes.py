@@ -13,7 +13,8 @@ import trimesh
 
 from hold.config.export import ExportConfig
 from hold.final.model import FinalModel
-from hold.geometry.mesh import EmptySurfaceError, extract_mesh
+from hold.final.object_level import fit_object_level
+from hold.geometry.mesh import EmptySurfaceError, extract_mesh, largest_component, marching_cubes
 from hold.hand.model import HandOutput
 from hold.hand.skinning import knn_skinning_weights, warp_to_posed
 from hold.utils.logging import get_logger
@@ -32,30 +33,50 @@ def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, 
     """The canonical object mesh in metres (largest component) and a note of how it was made.
 
     With ``cfg.object_mesh_resolution == 0`` the mesh the final stage saved is reused (it was made by
-    the same marching cubes at ``train.final_mesh_resolution``); otherwise the SDF is meshed again.
+    the same marching cubes at ``train.final_mesh_resolution``) when it is the one asked for (the zero
+    set); otherwise the SDF is meshed again at the level ``cfg.object_level`` says.
     """
     saved = final.run.stage_dir(final.stage) / STAGE_OBJECT_MESH
     resolution = cfg.object_mesh_resolution or final.cfg.train.final_mesh_resolution
-    _, _, scale = final.object_poses()
+    poses = final.object_poses()
+    scale = poses[2]
     beta = float(final.model.object.density.get_beta().detach())
-    level = cfg.object_level_beta * beta / scale  # canonical units
-    if cfg.object_mesh_resolution == 0 and saved.is_file() and level == 0:
-        mesh = trimesh.load(saved, process=False, force="mesh")
-        source: dict[str, object] = {"file": str(saved.resolve()), "resolution": resolution}
-        log.info("object mesh: reusing %s", saved)
-    else:
-        log.info(
-            "object mesh: marching cubes at %d³, level %g β = %.2f mm outside the zero set",
-            resolution,
-            cfg.object_level_beta,
-            1e3 * cfg.object_level_beta * beta,
-        )
+    source: dict[str, object] = {"file": None, "resolution": resolution}
+    if cfg.object_level == "masks":
+        grid, bounds = final.model.object_sdf_grid(resolution)
+        rays = final.rays
         try:
-            mesh = final.model.extract_object_mesh(resolution, level)
+            fit = fit_object_level(
+                grid, bounds, cfg.object_level_candidates_beta, beta / scale, poses,
+                rays.K.numpy().astype(np.float64), rays.masks.numpy(), np.asarray(rays.frames),
+            )  # fmt: skip
         except EmptySurfaceError as e:
             raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
-        source = {"file": None, "resolution": resolution}
-    source["level"] = {"beta": cfg.object_level_beta, "metres": cfg.object_level_beta * beta}
+        level_beta = fit.level_beta
+        log.info(
+            "object mesh: marching cubes at %d³, level %g β = %.2f mm outside the zero set, chosen from "
+            "the masks (silhouette IoU %.3f over %d frames; %s)",
+            resolution, level_beta, 1e3 * level_beta * beta, fit.iou[level_beta], fit.frames,
+            ", ".join(f"{k:g} β: {v:.3f}" for k, v in fit.iou.items()),
+        )  # fmt: skip
+        mesh = largest_component(marching_cubes(grid, bounds, level_beta * beta / scale))
+        source["level_fit"] = fit.as_dict()
+    else:
+        level_beta = cfg.object_level_beta
+        if cfg.object_mesh_resolution == 0 and saved.is_file() and level_beta == 0:
+            mesh = trimesh.load(saved, process=False, force="mesh")
+            source["file"] = str(saved.resolve())
+            log.info("object mesh: reusing %s", saved)
+        else:
+            log.info(
+                "object mesh: marching cubes at %d³, level %g β = %.2f mm outside the zero set",
+                resolution, level_beta, 1e3 * level_beta * beta,
+            )  # fmt: skip
+            try:
+                mesh = final.model.extract_object_mesh(resolution, level_beta * beta / scale)
+            except EmptySurfaceError as e:
+                raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
+    source["level"] = {"beta": level_beta, "metres": level_beta * beta}
     mesh = mesh.copy()
     mesh.apply_scale(scale)
     source["units"] = "metres (canonical units × object scale)"

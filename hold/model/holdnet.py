@@ -20,7 +20,7 @@ from hold.config.render import RenderConfig
 from hold.data.rays import RayBatch, SequenceRays
 from hold.data.sequence import Sequence
 from hold.fields.background import BackgroundField
-from hold.geometry.mesh import extract_mesh
+from hold.geometry.mesh import extract_mesh, sdf_grid
 from hold.hand.build import build_hand_model
 from hold.hand.model import HandOutput
 from hold.model.nodes import HandNode, NodeEval, NodeRays, ObjectNode, SceneTerms
@@ -179,6 +179,14 @@ class HoldNet(nn.Module):
         bound = self.cfg.object.sphere_radius + self.cfg.object.sphere_margin
         sdf, device = self.object.canonical_sdf, self.params.object.scale.device
         return extract_mesh(lambda x: sdf(x.to(device)) - level, (-bound, bound), resolution)
+
+    @torch.no_grad()
+    def object_sdf_grid(self, resolution: int) -> tuple[np.ndarray, tuple[float, float]]:
+        """The object SDF on a ``resolution``³ grid over its bounding cube (canonical units), and the
+        cube's bounds: marching cubes at several levels without evaluating the SDF again."""
+        bound = self.cfg.object.sphere_radius + self.cfg.object.sphere_margin
+        sdf, device = self.object.canonical_sdf, self.params.object.scale.device
+        return sdf_grid(lambda x: sdf(x.to(device)), (-bound, bound), resolution), (-bound, bound)
 
     @torch.no_grad()
     def render_frame(self, rays: SequenceRays, index: int, stride: int, chunk: int) -> dict[str, np.ndarray]:

@@ -42,6 +42,7 @@ TINY_EXPORT = [
     "hand_mesh_resolution=24",
     "render_stride=8",
     "num_render_frames=1",
+    "object_level=beta",
     "object_level_beta=0",
     *TINY_EVAL,
 ]

@@ -74,7 +74,9 @@ def test_export_meshes_are_in_metres_and_posed(exported, tiny_run):
 
 
 def test_eval_matches_export_metrics(exported, tiny_run, capsys):
-    assert eval_main([str(tiny_run), *TINY_EVAL, "export.object_level_beta=0"]) == 0  # as the export
+    assert (
+        eval_main([str(tiny_run), *TINY_EVAL, "export.object_level=beta", "export.object_level_beta=0"]) == 0
+    )  # as the export
     assert "MPJPE" in capsys.readouterr().out
     run_metrics = json.loads((Path(tiny_run) / "metrics.json").read_text())
     export_metrics = json.loads((exported / "metrics.json").read_text())
@@ -178,3 +180,18 @@ def test_object_level_meshes_the_set_the_silhouette_sees(tiny_run):
     radius = lambda m: np.linalg.norm(m.vertices - m.vertices.mean(0), axis=1).mean()  # noqa: E731
     # the stage-1 field of the tiny run is still near its initial sphere: every point moves out by ~2β
     assert radius(grown) - radius(zero) == pytest.approx(2.0 * beta, rel=0.35)
+
+
+def test_object_level_from_the_masks_is_recorded(tiny_run):
+    """``export.object_level=masks``: one of the candidate levels, its fit in the mesh's source note."""
+    final = load_final_model(tiny_run)
+    beta = float(final.model.object.density.get_beta().detach())
+    cfg = ExportConfig(object_level="masks", object_level_candidates_beta=(0.0, 2.0, 4.0))
+    mesh, source = object_mesh(final, cfg)
+    fit = source["level_fit"]
+    assert fit["chosen_beta"] in (0.0, 2.0, 4.0) and fit["frames"] == final.num_frames
+    assert set(fit["iou_by_level_beta"]) == {"0", "2", "4"}
+    assert all(0 < v <= 1 for v in fit["iou_by_level_beta"].values())
+    assert fit["iou_by_level_beta"][f"{fit['chosen_beta']:g}"] == max(fit["iou_by_level_beta"].values())
+    assert source["level"]["metres"] == pytest.approx(fit["chosen_beta"] * beta)
+    assert len(mesh.faces) > 0
