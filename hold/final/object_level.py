@@ -24,7 +24,7 @@ FIT_FACES = 3000
 MAX_FIT_FRAMES = 32
 """Frames compared at most, evenly spaced over the clip."""
 _SUBPIXEL_BITS = 4  # cv2 fixed-point vertex coordinates: 1/16 pixel
-_SUPERSAMPLE = 8
+_SUPERSAMPLE = 8  # sub-pixels per pixel side when rasterising
 
 
 @dataclass
@@ -63,7 +63,7 @@ def mesh_silhouette(
     fine = np.zeros((H * n, W * n), np.uint8)
     for p in pts:
         cv2.fillConvexPoly(fine, p, 1, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
-    return fine.reshape(H, n, W, n).mean((1, 3)) >= 0.5
+    return 2 * fine.reshape(H, n, W, n).sum((1, 3), dtype=np.uint16) >= n * n
 
 
 def fit_object_level(
@@ -100,7 +100,7 @@ def fit_object_level(
             mesh = largest_component(marching_cubes(grid, bounds, level * beta_canonical))
         except EmptySurfaceError:
             continue
-        mesh = decimate(mesh, FIT_FACES) if len(mesh.faces) > FIT_FACES else mesh
+        mesh = decimate(mesh, FIT_FACES)
         verts, faces = np.asarray(mesh.vertices) * scale, np.asarray(mesh.faces)
         inter = union = 0
         for i, keep, obj in zip(pick, visible, target):
