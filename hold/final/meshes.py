@@ -44,12 +44,11 @@ def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, 
     source: dict[str, object] = {"file": None, "resolution": resolution}
     if cfg.object_level == "masks":
         grid, bounds = final.model.object_sdf_grid(resolution)
-        rays = final.rays
-        valid = final.seq.valid[rays.frames]  # the poses of invalid frames are placeholders
+        rays = final.rays  # every frame, as training fits the object to every frame's mask
         try:
             fit = fit_object_level(
                 grid, bounds, cfg.object_level_candidates_beta, beta / scale, poses,
-                rays.K.numpy().astype(np.float64), rays.masks.numpy()[valid], np.asarray(rays.frames)[valid],
+                rays.K.numpy().astype(np.float64), rays.masks.numpy(), np.asarray(rays.frames),
             )  # fmt: skip
         except EmptySurfaceError as e:
             raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
