@@ -13,7 +13,7 @@ import trimesh
 
 from hold.config.export import ExportConfig
 from hold.final.model import FinalModel
-from hold.final.object_level import fit_object_level
+from hold.final.object_level import NoObjectPixelsError, fit_object_level
 from hold.geometry.mesh import EmptySurfaceError, extract_mesh, largest_component, marching_cubes
 from hold.hand.model import HandOutput
 from hold.hand.skinning import knn_skinning_weights, warp_to_posed
@@ -42,45 +42,62 @@ def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, 
     scale = poses[2]
     beta = float(final.model.object.density.get_beta().detach())
     source: dict[str, object] = {"file": None, "resolution": resolution}
-    if cfg.object_level == "masks":
+    level_beta, how = cfg.object_level_beta, ""
+    if cfg.object_mesh_resolution == 0 and saved.is_file() and cfg.object_level == "beta" and level_beta == 0:
+        mesh = trimesh.load(saved, process=False, force="mesh")
+        source["file"] = str(saved.resolve())
+        log.info("object mesh: reusing %s", saved)
+    else:
         grid, bounds = final.model.object_sdf_grid(resolution)
-        rays = final.rays  # every frame, as training fits the object to every frame's mask
+        if cfg.object_level == "masks":
+            level_beta, how = _level_from_masks(final, cfg, grid, bounds, beta / scale, poses, source)
+        log.info(
+            "object mesh: marching cubes at %d³, level %g β = %.2f mm outside the zero set%s",
+            resolution, level_beta, 1e3 * level_beta * beta, how,
+        )  # fmt: skip
         try:
-            fit = fit_object_level(
-                grid, bounds, cfg.object_level_candidates_beta, beta / scale, poses,
-                rays.K.numpy().astype(np.float64), rays.masks.numpy(), np.asarray(rays.frames),
-            )  # fmt: skip
+            mesh = largest_component(marching_cubes(grid, bounds, level_beta * beta / scale))
         except EmptySurfaceError as e:
             raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
-        level_beta = fit.level_beta
-        log.info(
-            "object mesh: marching cubes at %d³, level %g β = %.2f mm outside the zero set, chosen from "
-            "the masks (silhouette IoU %.3f over %d frames; %s)",
-            resolution, level_beta, 1e3 * level_beta * beta, fit.iou[level_beta], fit.frames,
-            ", ".join(f"{k:g} β: {v:.3f}" for k, v in fit.iou.items()),
-        )  # fmt: skip
-        mesh = largest_component(marching_cubes(grid, bounds, level_beta * beta / scale))
-        source["level_fit"] = fit.as_dict()
-    else:
-        level_beta = cfg.object_level_beta
-        if cfg.object_mesh_resolution == 0 and saved.is_file() and level_beta == 0:
-            mesh = trimesh.load(saved, process=False, force="mesh")
-            source["file"] = str(saved.resolve())
-            log.info("object mesh: reusing %s", saved)
-        else:
-            log.info(
-                "object mesh: marching cubes at %d³, level %g β = %.2f mm outside the zero set",
-                resolution, level_beta, 1e3 * level_beta * beta,
-            )  # fmt: skip
-            try:
-                mesh = final.model.extract_object_mesh(resolution, level_beta * beta / scale)
-            except EmptySurfaceError as e:
-                raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
     source["level"] = {"beta": level_beta, "metres": level_beta * beta}
     mesh = mesh.copy()
     mesh.apply_scale(scale)
     source["units"] = "metres (canonical units × object scale)"
     return mesh, source
+
+
+def _level_from_masks(
+    final: FinalModel,
+    cfg: ExportConfig,
+    grid: np.ndarray,
+    bounds: tuple[float, float],
+    beta_canonical: float,
+    poses: tuple[np.ndarray, np.ndarray, float],
+    source: dict[str, object],
+) -> tuple[float, str]:
+    """``export.object_level=masks``: the level (β) and a note for the log; the fit goes into ``source``.
+    Masks without object pixels cannot choose: ``object_level_beta`` is used, with a warning."""
+    rays = final.rays  # every frame, as training fits the object to every frame's mask
+    try:
+        fit = fit_object_level(
+            grid, bounds, cfg.object_level_candidates_beta, beta_canonical, poses,
+            rays.K.numpy().astype(np.float64), rays.masks.numpy(), np.asarray(rays.frames),
+        )  # fmt: skip
+    except EmptySurfaceError as e:
+        raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
+    except NoObjectPixelsError as e:
+        log.warning(
+            "object mesh: export.object_level=masks cannot choose a level (%s): using "
+            "export.object_level_beta=%g instead",
+            e, cfg.object_level_beta,
+        )  # fmt: skip
+        source["level_fit"] = {"fallback": f"{e}; export.object_level_beta used"}
+        return cfg.object_level_beta, ""
+    source["level_fit"] = fit.as_dict()
+    scores = ", ".join(f"{k:g} β: {v:.3f}" for k, v in fit.iou.items())
+    return fit.level_beta, (
+        f", chosen from the masks (silhouette IoU {fit.iou[fit.level_beta]:.3f} over {fit.frames} frames; {scores})"
+    )
 
 
 def hand_canonical_vertices(final: FinalModel, side: str) -> torch.Tensor:

@@ -27,6 +27,10 @@ _SUBPIXEL_BITS = 4  # cv2 fixed-point vertex coordinates: 1/16 pixel
 _SUPERSAMPLE = 8  # sub-pixels per pixel side when rasterising
 
 
+class NoObjectPixelsError(ValueError):
+    """The masks compared hold no object pixels, so they cannot choose a level."""
+
+
 @dataclass
 class LevelFit:
     """The chosen level and each candidate's score (``export.json`` records both)."""
@@ -89,11 +93,14 @@ def fit_object_level(
 
     Raises:
         EmptySurfaceError: no candidate level has a surface.
+        NoObjectPixelsError: the masks give nothing to fit.
     """
     R, t, scale = poses
     pick = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), MAX_FIT_FRAMES)).round().astype(int))
     visible = [(m != LABEL_RIGHT) & (m != LABEL_LEFT) & (m != LABEL_UNKNOWN) for m in masks[pick]]
     target = [m == LABEL_OBJECT for m in masks[pick]]
+    if not any(obj.any() for obj in target):
+        raise NoObjectPixelsError(f"none of the {len(pick)} masks compared labels a pixel as the object")
     iou: dict[float, float] = {}
     for level in candidates_beta:
         try:

@@ -20,7 +20,7 @@ from hold.config.render import RenderConfig
 from hold.data.rays import RayBatch, SequenceRays
 from hold.data.sequence import Sequence
 from hold.fields.background import BackgroundField
-from hold.geometry.mesh import extract_mesh, sdf_grid
+from hold.geometry.mesh import largest_component, marching_cubes, sdf_grid
 from hold.hand.build import build_hand_model
 from hold.hand.model import HandOutput
 from hold.model.nodes import HandNode, NodeEval, NodeRays, ObjectNode, SceneTerms
@@ -176,9 +176,8 @@ class HoldNet(nn.Module):
         Raises:
             EmptySurfaceError: the SDF has no zero level set inside the object's bounding box.
         """
-        bound = self.cfg.object.sphere_radius + self.cfg.object.sphere_margin
-        sdf, device = self.object.canonical_sdf, self.params.object.scale.device
-        return extract_mesh(lambda x: sdf(x.to(device)) - level, (-bound, bound), resolution)
+        grid, bounds = self.object_sdf_grid(resolution)
+        return largest_component(marching_cubes(grid, bounds, level))
 
     @torch.no_grad()
     def object_sdf_grid(self, resolution: int) -> tuple[np.ndarray, tuple[float, float]]:

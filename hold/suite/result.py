@@ -59,11 +59,15 @@ def preprocess_facts(seq: Path) -> dict[str, Any]:
 
 def degradations(facts: dict[str, Any], metrics: dict[str, Any] | None = None) -> list[str]:
     """One line per part of the output that was filled in rather than measured (or, for the final model,
-    taken from an earlier stage: ``reconstruction.fallback`` of metrics.json)."""
+    taken from an earlier stage: ``reconstruction.fallback`` of metrics.json; the object mesh's level
+    when the masks could not choose it)."""
     lines = []
-    fallback = ((metrics or {}).get("reconstruction") or {}).get("fallback")
-    if fallback:
-        lines.append(f"final model: {fallback}")
+    reconstruction = (metrics or {}).get("reconstruction") or {}
+    if reconstruction.get("fallback"):
+        lines.append(f"final model: {reconstruction['fallback']}")
+    level_fallback = ((reconstruction.get("object_mesh") or {}).get("level_fit") or {}).get("fallback")
+    if level_fallback:
+        lines.append(f"object mesh level: {level_fallback}")
     T = facts.get("sfm_frames") or facts.get("num_frames")
     reg, outliers = facts.get("sfm_registered"), facts.get("sfm_pose_outliers") or 0
     if facts.get("object_pose_sources") is not None:  # the sfm step said what it filled, with the numbers

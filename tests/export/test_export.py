@@ -195,3 +195,11 @@ def test_object_level_from_the_masks_is_recorded(tiny_run):
     assert fit["iou_by_level_beta"][f"{fit['chosen_beta']:g}"] == max(fit["iou_by_level_beta"].values())
     assert source["level"]["metres"] == pytest.approx(fit["chosen_beta"] * beta)
     assert len(mesh.faces) > 0
+
+
+def test_object_level_falls_back_to_beta_when_the_masks_show_no_object(tiny_run, caplog):
+    final = load_final_model(tiny_run)
+    final.rays.masks[:] = 0  # background everywhere
+    _, source = object_mesh(final, ExportConfig(object_level="masks", object_level_beta=0.5))
+    assert source["level"]["beta"] == 0.5 and "object_level_beta used" in source["level_fit"]["fallback"]
+    assert "cannot choose a level" in caplog.text

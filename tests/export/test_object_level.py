@@ -9,7 +9,7 @@ import trimesh
 
 from hold.config.export import ExportConfig
 from hold.data.sequence import LABEL_BACKGROUND, LABEL_OBJECT, LABEL_RIGHT
-from hold.final.object_level import fit_object_level, mesh_silhouette
+from hold.final.object_level import NoObjectPixelsError, fit_object_level, mesh_silhouette
 
 K = np.array([[300.0, 0, 80], [0, 300.0, 60], [0, 0, 1]])
 SIZE = (120, 160)
@@ -58,3 +58,11 @@ def test_export_config_checks_the_level_settings():
         ExportConfig(object_level="auto")
     with pytest.raises(ValueError, match="object_level_candidates_beta"):
         ExportConfig(object_level_candidates_beta=())
+
+
+def test_masks_without_the_object_cannot_choose_a_level():
+    grid = np.ones((8, 8, 8), np.float32)
+    masks = np.zeros((2, *SIZE), np.uint8)
+    poses = (np.repeat(np.eye(3)[None], 2, 0), np.zeros((2, 3)), 1.0)
+    with pytest.raises(NoObjectPixelsError, match="none of the 2 masks"):
+        fit_object_level(grid, (-1.0, 1.0), (0.0, 1.0), 0.1, poses, K, masks, np.arange(2))

@@ -100,6 +100,11 @@ def test_object_pose_sources_fill_the_columns_and_the_degraded_list(tmp_path: Pa
         f"final model: {stand_in}",
         warning,
     ]
+    level = {"object_mesh": {"level_fit": {"fallback": "no object pixels; export.object_level_beta used"}}}
+    assert degradations(facts, {"reconstruction": level}) == [
+        "object mesh level: no object pixels; export.object_level_beta used",
+        warning,
+    ]
     row = result("a", "mild", cd_cm2=1.0) | {"preprocess": facts}
     stats = aggregate([row])
     assert stats["median"]["registered_pct"] == 25.0 and stats["median"]["hand_anchored_pct"] == 75.0
