@@ -1,10 +1,12 @@
 """The object mesh's level set (``export.object_level_beta``) on a finished suite: re-meshes and re-scores
 every clip that finished, at each level, without training or writing into the suite's runs.
 
-Usage: python bench/bench_object_level.py SUITE_OUT [--levels 0,1,2,masks] [--out bench/results/object_level.json]
+Usage: python bench/bench_object_level.py SUITE_OUT [--levels 0,1,2,masks] [--final-stage last|masks]
+       [--out bench/results/object_level.json]
 
 A level is a multiple of β (``export.object_level_beta``) or ``masks`` (``export.object_level=masks``:
-the level whose silhouettes fit the object masks best, chosen per clip).
+the level whose silhouettes fit the object masks best, chosen per clip). ``--final-stage masks`` scores
+the stage ``export.final_stage=masks`` picks (1 or 3, by the same silhouette fit) instead of stage 3.
 
 Each clip's scores are kept in SUITE_OUT/object_level/<clip>.json (keyed by the levels and the clip's
 result.json), so a rerun while the suite goes on only scores the clips finished since.
@@ -31,6 +33,7 @@ import numpy as np  # noqa: E402
 from hold.eval.run_metrics import evaluate_reconstruction, load_ground_truth  # noqa: E402
 from hold.final.meshes import ExportError, object_mesh  # noqa: E402
 from hold.final.model import load_final_model  # noqa: E402
+from hold.run import RunDir  # noqa: E402
 from hold.utils.io import write_json  # noqa: E402
 from hold.utils.logging import setup_logging  # noqa: E402
 
@@ -45,9 +48,12 @@ def _export_config(base, level: str):
     )
 
 
-def score_clip(run_dir: Path, levels: list[str]) -> dict[str, dict]:
-    """Metrics of one run's final model with its object meshed at each level (in β, or ``masks``)."""
-    final = load_final_model(run_dir)
+def score_clip(run_dir: Path, levels: list[str], final_stage: str = "last") -> dict[str, dict]:
+    """Metrics of one run's final model (chosen as ``export.final_stage`` says) with its object meshed at
+    each level (in β, or ``masks``)."""
+    cfg = RunDir(run_dir).load_config()
+    cfg = dataclasses.replace(cfg, export=dataclasses.replace(cfg.export, final_stage=final_stage))
+    final = load_final_model(run_dir, cfg)
     gt = load_ground_truth(final)
     out = {}
     for level in levels:
@@ -60,6 +66,8 @@ def score_clip(run_dir: Path, levels: list[str]) -> dict[str, dict]:
         out[level] = {k: metrics.get(k) for k in KEYS} | {
             "level_beta": source["level"]["beta"],
             "level_mm": 1e3 * source["level"]["metres"],
+            "stage": final.stage,
+            "stage_iou": (final.stage_fit or {}).get("iou_by_stage"),
         }
     return out
 
@@ -87,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("suite_out", type=Path, help="a hold-suite output dir with finished clips")
     parser.add_argument("--levels", default="0,1,2", help="levels in β or 'masks', comma-separated")
+    parser.add_argument("--final-stage", choices=("last", "masks"), default="last", help="export.final_stage")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "object_level.json")
     args = parser.parse_args(argv)
     setup_logging(console_level="warning")
@@ -98,17 +107,17 @@ def main(argv: list[str] | None = None) -> int:
         if r.get("status") != "ok":
             continue
         cache = args.suite_out / "object_level" / f"{r['name']}.json"
-        key = {"levels": levels, "result_mtime": result.stat().st_mtime}
+        key = {"levels": levels, "final_stage": args.final_stage, "result_mtime": result.stat().st_mtime}
         cached = json.loads(cache.read_text()) if cache.is_file() else {}
         if cached.get("key") == key:
             clips[r["name"]] = cached["scores"]
         else:
-            clips[r["name"]] = score_clip(result.parent / "run", levels)
+            clips[r["name"]] = score_clip(result.parent / "run", levels, args.final_stage)
             write_json(cache, {"key": key, "scores": clips[r["name"]]})
         print(
             r["name"],
             {
-                lv: {k: round(v, 2) for k, v in m.items() if v is not None}
+                lv: {k: round(v, 2) for k, v in m.items() if isinstance(v, float)}
                 for lv, m in clips[r["name"]].items()
             },
         )
@@ -122,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             "what": "object mesh level set (export.object_level_beta / object_level) re-scored on a finished suite",
             "suite": str(args.suite_out.resolve()),
             "levels": levels,
+            "final_stage": args.final_stage,
             "clips": clips,
             "summary": summary,
             "seconds": round(time.perf_counter() - start, 1),

@@ -28,6 +28,12 @@ class ExportConfig:
     fixed offset inflates small objects and leaves large ones too small."""
     object_level_candidates_beta: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
     """Levels (multiples of β outside the zero set) that ``object_level: masks`` chooses from."""
+    final_stage: Literal["last", "masks"] = "last"
+    """Which training stage's model is exported and evaluated. ``last``: stage 3 (HOLD), or stage 1
+    when stage 3 lost the object's surface. ``masks``: of stages 1 and 3, the one whose object
+    silhouettes (each at its best level of ``object_level_candidates_beta``) overlap the object masks
+    better, as for ``object_level``; stage 3 retrains on stage 2's poses, which on some clips fit the
+    masks worse than stage 1's. A stage 1 chosen this way is reported like the fallback."""
     hand_mesh_resolution: int = 96
     """Marching-cubes grid (points per side) of the canonical hand mesh, over the cube around the hand
     model's canonical vertices plus ``hand_mesh_margin_m``."""
@@ -76,6 +82,10 @@ class ExportConfig:
         check(
             self.object_level in ("beta", "masks"),
             f"object_level must be 'beta' or 'masks', found {self.object_level!r}",
+        )
+        check(
+            self.final_stage in ("last", "masks"),
+            f"final_stage must be 'last' or 'masks', found {self.final_stage!r}",
         )
         check(
             len(self.object_level_candidates_beta) > 0 and min(self.object_level_candidates_beta) >= 0,

@@ -13,7 +13,7 @@ import trimesh
 
 from hold.config.export import ExportConfig
 from hold.final.model import FinalModel
-from hold.final.object_level import NoObjectPixelsError, fit_object_level
+from hold.final.object_level import NoObjectPixelsError
 from hold.geometry.mesh import EmptySurfaceError, extract_mesh, largest_component, marching_cubes
 from hold.hand.model import HandOutput
 from hold.hand.skinning import knn_skinning_weights, warp_to_posed
@@ -38,8 +38,7 @@ def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, 
     """
     saved = final.run.stage_dir(final.stage) / STAGE_OBJECT_MESH
     resolution = cfg.object_mesh_resolution or final.cfg.train.final_mesh_resolution
-    poses = final.object_poses()
-    scale = poses[2]
+    scale = final.object_poses()[2]
     beta = float(final.model.object.density.get_beta().detach())
     source: dict[str, object] = {"file": None, "resolution": resolution}
     level_beta, how = cfg.object_level_beta, ""
@@ -50,7 +49,7 @@ def object_mesh(final: FinalModel, cfg: ExportConfig) -> tuple[trimesh.Trimesh, 
     else:
         grid, bounds = final.model.object_sdf_grid(resolution)
         if cfg.object_level == "masks":
-            level_beta, how = _level_from_masks(final, cfg, grid, bounds, beta / scale, poses, source)
+            level_beta, how = _level_from_masks(final, cfg, grid, bounds, source)
         log.info(
             "object mesh: marching cubes at %d³, level %g β = %.2f mm outside the zero set%s",
             resolution, level_beta, 1e3 * level_beta * beta, how,
@@ -71,18 +70,12 @@ def _level_from_masks(
     cfg: ExportConfig,
     grid: np.ndarray,
     bounds: tuple[float, float],
-    beta_canonical: float,
-    poses: tuple[np.ndarray, np.ndarray, float],
     source: dict[str, object],
 ) -> tuple[float, str]:
     """``export.object_level=masks``: the level (β) and a note for the log; the fit goes into ``source``.
     Masks without object pixels cannot choose: ``object_level_beta`` is used, with a warning."""
-    rays = final.rays  # every frame, as training fits the object to every frame's mask
     try:
-        fit = fit_object_level(
-            grid, bounds, cfg.object_level_candidates_beta, beta_canonical, poses,
-            rays.K.numpy().astype(np.float64), rays.masks.numpy(), np.asarray(rays.frames),
-        )  # fmt: skip
+        fit = final.fit_object_level(cfg.object_level_candidates_beta, grid, bounds)
     except EmptySurfaceError as e:
         raise ExportError(f"object: {e}; the object SDF has no surface to export") from None
     except NoObjectPixelsError as e:
