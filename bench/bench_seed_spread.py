@@ -34,22 +34,37 @@ ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("cd_cm2", "f10", "cd_h_cm2", "object_scale_error_pct", "mpjpe_mm")
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(
+            f"bench_seed_spread: {path}: missing; --preprocessed must be a finished suite dir"
+        ) from None
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"bench_seed_spread: {path}: not valid JSON ({e})") from None
+
+
 def seed_from_suite(src: Path, dest: Path, clip: str, preset: str, train: list[str]) -> None:
-    """Copy ``clip``'s synthesis and preprocessing from the suite dir ``src`` into a new suite dir."""
-    meta = json.loads((src / "suite.json").read_text())
+    """Copy ``clip``'s synthesis and preprocessing from the suite dir ``src`` into a new suite dir
+    ``dest`` (made whole or not at all: an interrupted copy leaves no half-seeded dir behind)."""
+    meta = _read_json(src / "suite.json")
     if meta.get("preset") != preset or meta.get("train"):
         raise SystemExit(f"bench_seed_spread: {src}/suite.json: trained with {meta.get('preset')!r} "
                          f"{meta.get('train')}, not {preset!r} without extra settings")  # fmt: skip
-    steps = json.loads((src / "clips" / clip / "steps.json").read_text())
+    steps = _read_json(src / "clips" / clip / "steps.json")
     if any(steps.get(k, {}).get("exit_code") != 0 for k in ("synthesise", "preprocess")):
         raise SystemExit(f"bench_seed_spread: {src}/clips/{clip}: synthesis or preprocessing did not finish")
-    clip_dir = dest / "clips" / clip
+    partial = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    clip_dir = partial / "clips" / clip
     (clip_dir / "logs").mkdir(parents=True)
     shutil.copy2(src / "clips" / clip / "clip.json", clip_dir)
     for sub in ("raw", "sequence"):
         shutil.copytree(src / "clips" / clip / sub, clip_dir / sub)
     write_json(clip_dir / "steps.json", {k: steps[k] for k in ("synthesise", "preprocess")})
-    write_json(dest / "suite.json", {**meta, "train": train})
+    write_json(partial / "suite.json", {**meta, "train": train})
+    partial.rename(dest)
 
 
 def run_seed(tree: Path, out: Path, clip: str, preset: str, seed: int, preprocessed: Path | None) -> dict:
@@ -63,6 +78,7 @@ def run_seed(tree: Path, out: Path, clip: str, preset: str, seed: int, preproces
         cmd = [sys.executable, "-m", "hold.suite.cli", "run", str(out), "--preset", preset,
                "--clips", clip, "--train", *train]  # fmt: skip
         print(f"{out}: {' '.join(cmd[1:])}", flush=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
         with open(out.parent / f"{out.name}.log", "w") as log:
             subprocess.run(cmd, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
     if not result.is_file():

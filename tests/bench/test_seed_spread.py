@@ -54,6 +54,17 @@ def test_seed_from_suite_copies_inputs_only(spread_bench, tmp_path):
     assert not (clip / "run").exists()  # training runs again
     assert set(json.loads((clip / "steps.json").read_text())) == {"synthesise", "preprocess"}
     assert json.loads((dest / "suite.json").read_text())["train"] == ["seed=3"]
+    assert not (tmp_path / "dest.partial").exists()
+
+
+def test_seed_from_suite_names_a_missing_file(spread_bench, tmp_path):
+    src = _finished_suite(tmp_path / "src", [])
+    with pytest.raises(SystemExit, match=r"clips/pear/steps\.json: missing"):
+        spread_bench.seed_from_suite(src, tmp_path / "dest", "pear", "demo", ["seed=1"])
+    (src / "suite.json").write_text("{")
+    with pytest.raises(SystemExit, match=r"suite\.json: not valid JSON"):
+        spread_bench.seed_from_suite(src, tmp_path / "dest", "mug", "demo", ["seed=1"])
+    assert not (tmp_path / "dest").exists()
 
 
 @pytest.mark.parametrize(
